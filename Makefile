@@ -1,0 +1,34 @@
+# Common loops. Every target sets up .venv first (idempotent; seconds once built).
+PY := .venv/bin/python
+export PYTHONHASHSEED := 0
+
+.PHONY: setup test test-fast demo demo-seg demo-pose bench lint complexity clean
+
+setup:
+	@bash tools/setup_env.sh
+
+test: setup
+	$(PY) -m pytest -q tests
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
+
+demo: demo-seg
+
+demo-seg: setup
+	$(PY) tools/demo_seg.py
+
+demo-pose: setup
+	$(PY) tools/demo_pose.py
+
+bench: setup
+	$(PY) tools/benchmark.py
+
+complexity: setup
+	.venv/bin/hrnet-mm complexity --all
+
+lint: setup
+	.venv/bin/ruff check hrnet_mm tests tools configs
+
+clean:
+	rm -rf work_dirs data .pytest_cache

@@ -1,0 +1,95 @@
+"""Checkpoint loading: safe globals for torch's ``weights_only`` loading, and backbone loading.
+
+torch >= 2.6 unpickles checkpoints with ``weights_only=True``. mmengine's checkpoints also hold its
+message-hub state (``HistoryBuffer``) and numpy objects, so ``--resume``, ``load_from`` and the stock
+test tools fail on them. We allowlist exactly those types instead of turning ``weights_only`` off.
+"""
+import builtins
+import codecs
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.logging import print_log
+from torch import nn
+
+
+def mmengine_safe_globals() -> List[object]:
+    """The non-tensor types mmengine writes into checkpoints (measured on torch 2.14 / mmengine 0.10.7)."""
+    from mmengine.logging import HistoryBuffer
+    core = np._core if hasattr(np, '_core') else np.core  # numpy 2 renamed numpy.core
+    found = [HistoryBuffer, builtins.getattr, core.multiarray._reconstruct, core.multiarray.scalar,
+             np.ndarray, np.dtype, codecs.encode]
+    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25: one concrete class per dtype
+    if dtypes is not None:
+        found += [cls for name in dir(dtypes) if isinstance(cls := getattr(dtypes, name), type)
+                  and issubclass(cls, np.dtype)]
+    return found
+
+
+def register_safe_globals() -> None:
+    """Allowlist mmengine's checkpoint contents for ``torch.load(weights_only=True)``."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is not None:  # torch < 2.4 has no allowlist (and loads with weights_only=False)
+        add(mmengine_safe_globals())
+
+
+def _state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    return OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in checkpoint.items()
+                       if isinstance(v, torch.Tensor))
+
+
+def checkpoint_width(state_dict: Dict[str, torch.Tensor]) -> Optional[int]:
+    """Width C an HRNet state dict was made for, read from its highest-resolution stage-4 branch."""
+    for key, value in state_dict.items():
+        if re.fullmatch(r'stage4\.0\.branches\.0\.0\.conv1\.weight', key):
+            return int(value.shape[0])
+    return None
+
+
+def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[str] = None,
+                             map_location: str = 'cpu') -> None:
+    """Load a checkpoint into an HRNet backbone; strict about shapes, tolerant of extra heads.
+
+    Args:
+        model: The backbone.
+        filename: Path or URL (``open-mmlab://``, ``http(s)://``, ...) understood by mmengine.
+        prefix: Keep only keys starting with ``prefix`` (e.g. ``'backbone.'``) and strip it.
+            Default: keys of the backbone are taken as they are.
+        map_location: Device to load onto. Default: 'cpu'.
+
+    Raises:
+        ValueError: On shape mismatches (naming the keys and the checkpoint's width) or when keys
+            of the model are missing from the checkpoint.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    state = _state_dict_of(CheckpointLoader.load_checkpoint(filename, map_location=map_location))
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+        if not state:
+            raise ValueError(f'no key of {filename} starts with prefix {prefix!r}')
+    own = model.state_dict()
+    mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+                  for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if mismatched:
+        width = checkpoint_width(state)
+        made_for = f'HRNet-W{width}' if width else 'another architecture'
+        ours = checkpoint_width(own)
+        raise ValueError(f'{filename} was made for {made_for}, the model is HRNet-W{ours}: '
+                         f'{len(mismatched)} shape mismatches, e.g.\n  ' + '\n  '.join(mismatched[:8]))
+    missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
+    if missing:
+        raise ValueError(f'{filename} lacks {len(missing)} keys of the model, e.g. {missing[:5]}; '
+                         "if the backbone sits under a prefix, set init_cfg=dict(type='Pretrained', "
+                         "checkpoint=..., prefix='backbone.')")
+    ignored = sorted({re.match(r'(.*?fuse_layers\.\d+|[^.]+)', k).group(1) for k in state if k not in own})
+    model.load_state_dict(state, strict=False)
+    print_log(f'loaded {filename} into {type(model).__name__}: {len(own) - len(missing)} tensors; '
+              f'ignored checkpoint entries under {ignored or "nothing"}', logger='current')

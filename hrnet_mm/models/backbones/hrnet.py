@@ -1,0 +1,278 @@
+"""HRNet backbone (Wang et al., TPAMI 2020) for OpenMMLab 2.x."""
+import warnings
+from typing import List, Optional, Sequence, Union
+
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+from mmengine.registry import DefaultScope
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from hrnet_mm.registry import MODELS
+
+from ..layers import BasicBlock, Bottleneck, HRModule, make_res_layer
+from .hrnet_archs import parse_arch
+
+
+def _conv_norm_relu(in_channels: int, out_channels: int, stride: int, conv_cfg: Optional[dict],
+                    norm_cfg: dict) -> List[nn.Module]:
+    return [build_conv_layer(conv_cfg, in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+            build_norm_layer(norm_cfg, out_channels)[1], nn.ReLU(inplace=True)]
+
+
+class Transition(nn.ModuleList):
+    """Between stages: adapt the widths of existing branches and grow new lower-resolution ones.
+
+    Item ``b`` maps the previous stage's branch ``b`` (identity when widths agree) or, for a new
+    branch, the previous lowest-resolution output through chained stride-2 3x3 conv-norm-ReLUs.
+    """
+
+    def __init__(self, prev_channels: Sequence[int], channels: Sequence[int], conv_cfg: Optional[dict],
+                 norm_cfg: dict):
+        items: List[nn.Module] = []
+        for b, out_channels in enumerate(channels):
+            if b < len(prev_channels):
+                same = prev_channels[b] == out_channels
+                items.append(nn.Identity() if same else nn.Sequential(
+                    *_conv_norm_relu(prev_channels[b], out_channels, 1, conv_cfg, norm_cfg)))
+            else:
+                steps, cin = [], prev_channels[-1]
+                for step in range(b + 1 - len(prev_channels)):
+                    cout = out_channels if step == b - len(prev_channels) else cin
+                    steps.append(nn.Sequential(*_conv_norm_relu(cin, cout, 2, conv_cfg, norm_cfg)))
+                    cin = cout
+                items.append(nn.Sequential(*steps))
+        super().__init__(items)
+        self.num_prev = len(prev_channels)
+
+    def forward(self, xs: List[Tensor]) -> List[Tensor]:
+        outs: List[Tensor] = []
+        for b, layer in enumerate(self):
+            outs.append(layer(xs[b] if b < self.num_prev else xs[-1]))
+        return outs
+
+
+@MODELS.register_module()
+class HRNet(BaseModule):
+    """HRNet: parallel high-to-low resolution branches with repeated multi-resolution fusion.
+
+    A stem of two stride-2 3x3 conv-norm-ReLUs (1/4 resolution), stage 1 of bottleneck units, then
+    stages 2-4 that each add a branch at half the resolution (strides 4, 8, 16, 32) and repeat
+    :class:`~hrnet_mm.models.layers.HRModule`. State-dict keys equal the official MSRA and OpenMMLab
+    (mmseg / mmpose / mmdet) HRNets, so their checkpoints load with ``strict=True``.
+
+    Args:
+        arch (str | dict): Preset (``'w18-small-v1'``, ``'w18-small-v2'``, ``'w18'``, ``'w30'``,
+            ``'w32'``, ``'w40'``, ``'w44'``, ``'w48'``, ``'w64'``) or a dict of ``stage1``..``stage4``.
+            Default: ``'w32'``.
+        extra (dict, optional): Legacy OpenMMLab form of ``arch`` (wins over it); its optional
+            ``upsample`` entry is read as ``upsample_cfg``. Default: None.
+        in_channels (int): Image channels. Default: 3.
+        conv_cfg (dict, optional): Conv layer config. Default: None.
+        norm_cfg (dict): Norm config (BN, SyncBN, GN, ...). Default: ``dict(type='BN')``.
+        norm_eval (bool): Keep norm layers in eval mode while training (frozen statistics).
+            Default: False.
+        frozen_stages (int): Freeze parameters and norm statistics up to this stage: -1 none, 0 the
+            stem, k the stem and stages 1..k with the transition after each. Default: -1.
+        with_cp (bool): Activation checkpointing in every residual unit. Default: False.
+        zero_init_residual (bool): Zero the last norm of every residual unit at init. Default: False.
+        multiscale_output (bool, optional): If False, the last module fuses into the highest
+            resolution only (the official pose layout) and only output 0 exists. Default (None):
+            ``extra['stage4']['multiscale_output']`` if set; else False for a legacy ``extra`` built
+            under mmpose's scope (mmpose's HRNet defaults to it, so stock pose configs switch to us
+            by ``type`` alone); else True.
+        out_indices (Sequence[int], optional): Branches to return. Default: all four, or ``(0,)``
+            when ``multiscale_output=False``.
+        upsample_cfg (dict, optional): ``mode`` / ``align_corners`` of the low -> high fusion resize.
+            Default: ``dict(mode='nearest')`` (official pose/classification code, mmpose, mmdet);
+            mmseg's HRNet uses ``dict(mode='bilinear', align_corners=False)``.
+        pretrained (str, optional): Deprecated, use ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+        init_cfg (dict | list[dict], optional): Initialization config. ``Pretrained`` with optional
+            ``prefix`` loads a checkpoint, checked for shape mismatches. Default: None.
+
+    Shapes:
+        x: (N, in_channels, H, W), any H, W >= 32.
+        returns: list, output ``b`` is (N, C_b, ceil(H / s_b), ceil(W / s_b)) with s_b = 4 * 2**b
+        and C_b = ``out_channels[b]`` (C, 2C, 4C, 8C for the presets).
+
+    Example:
+        >>> from hrnet_mm.models import HRNet
+        >>> model = HRNet(arch='w18').eval()
+        >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 513, 513))]
+        [(1, 18, 129, 129), (1, 36, 65, 65), (1, 72, 33, 33), (1, 144, 17, 17)]
+    """
+
+    __jit_unused_properties__ = ['is_init']  # mmengine's BaseModule property, not scriptable
+
+    def __init__(self,
+                 arch: Union[str, dict, None] = None,
+                 extra: Optional[dict] = None,
+                 in_channels: int = 3,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: Optional[dict] = None,
+                 norm_eval: bool = False,
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 zero_init_residual: bool = False,
+                 multiscale_output: Optional[bool] = None,
+                 out_indices: Optional[Sequence[int]] = None,
+                 upsample_cfg: Optional[dict] = None,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Union[dict, List[dict], None] = None):
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('pass either init_cfg or the deprecated pretrained, not both')
+            warnings.warn('HRNet(pretrained=...) is deprecated, use '
+                          "init_cfg=dict(type='Pretrained', checkpoint=...)", DeprecationWarning, stacklevel=2)
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        super().__init__(init_cfg=init_cfg)
+        self.arch = parse_arch(arch, extra)
+        if extra is not None and upsample_cfg is None and 'upsample' in extra:
+            upsample_cfg = dict(extra['upsample'])
+        multiscale_output = self._resolve_multiscale_output(multiscale_output, extra)
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
+        self.upsample_cfg = self._check_upsample_cfg(upsample_cfg)
+        self.norm_cfg = dict(type='BN') if norm_cfg is None else dict(norm_cfg)
+        self.conv_cfg = conv_cfg
+        self.norm_eval = norm_eval
+        self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
+        self.zero_init_residual = zero_init_residual
+        self.multiscale_output = multiscale_output
+
+        # Stem: two stride-2 3x3 conv-norm-ReLU down to 1/4.
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, 64, 3, stride=2, padding=1, bias=False)
+        self.bn1 = build_norm_layer(self.norm_cfg, 64)[1]
+        self.conv2 = build_conv_layer(conv_cfg, 64, 64, 3, stride=2, padding=1, bias=False)
+        self.bn2 = build_norm_layer(self.norm_cfg, 64)[1]
+        self.relu = nn.ReLU(inplace=True)
+
+        s1 = self.arch['stage1']
+        self.layer1 = make_res_layer(s1['block'], 64, s1['num_channels'][0], s1['num_blocks'][0],
+                                     with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=self.norm_cfg)
+        channels = [s1['num_channels'][0] * self._expansion(s1['block'])]
+        for k in (2, 3, 4):
+            stage = self.arch[f'stage{k}']
+            widths = [c * self._expansion(stage['block']) for c in stage['num_channels']]
+            stage_in = widths
+            setattr(self, f'transition{k - 1}', Transition(channels, stage_in, conv_cfg, self.norm_cfg))
+            modules = []
+            for m in range(stage['num_modules']):
+                last = k == 4 and m == stage['num_modules'] - 1
+                module = HRModule(stage_in, stage['num_channels'], stage['num_blocks'], stage['block'],
+                                  multiscale_output=multiscale_output or not last, with_cp=with_cp,
+                                  conv_cfg=conv_cfg, norm_cfg=self.norm_cfg, upsample_cfg=self.upsample_cfg)
+                modules.append(module)
+                stage_in = widths
+            setattr(self, f'stage{k}', nn.Sequential(*modules))
+            channels = widths
+
+        num_outputs = len(channels) if multiscale_output else 1
+        if out_indices is None:
+            out_indices = tuple(range(num_outputs))
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not isinstance(i, int) or not 0 <= i < num_outputs for i in out_indices):
+            hint = ' (multiscale_output=False leaves only branch 0)' if not multiscale_output else ''
+            raise ValueError(f'out_indices must be a non-empty subset of {tuple(range(num_outputs))}{hint}, '
+                             f'got {out_indices}')
+        self.out_indices = out_indices
+        self.out_channels = [channels[i] for i in out_indices]
+        self.out_strides = [4 * 2**i for i in out_indices]
+        last_module = f"stage4.{self.arch['stage4']['num_modules'] - 1}"
+        self.feature_info = [dict(num_chs=channels[i], reduction=4 * 2**i, module=f'{last_module}.branch{i}')
+                             for i in out_indices]
+        self._freeze_stages()
+
+    @staticmethod
+    def _resolve_multiscale_output(value: Optional[bool], extra: Optional[dict]) -> bool:
+        if value is not None:
+            return bool(value)
+        if extra is not None:
+            if 'multiscale_output' in extra.get('stage4', {}):
+                return bool(extra['stage4']['multiscale_output'])
+            scope = DefaultScope.get_current_instance()
+            if scope is not None and scope.scope_name == 'mmpose':
+                return False
+        return True
+
+    @staticmethod
+    def _expansion(block: str) -> int:
+        return Bottleneck.expansion if block == 'BOTTLENECK' else BasicBlock.expansion
+
+    @staticmethod
+    def _check_upsample_cfg(cfg: Optional[dict]) -> dict:
+        cfg = {'mode': 'nearest', 'align_corners': None, **(cfg or {})}
+        modes = ('nearest', 'bilinear', 'bicubic', 'nearest-exact')
+        if cfg['mode'] not in modes:
+            raise ValueError(f"upsample_cfg['mode'] must be one of {modes}, got {cfg['mode']!r}")
+        unknown = set(cfg) - {'mode', 'align_corners'}
+        if unknown:
+            raise ValueError(f'upsample_cfg takes mode and align_corners only, got extra keys {sorted(unknown)}')
+        return cfg
+
+    def forward(self, x: Tensor) -> List[Tensor]:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn2(self.conv2(x)))
+        xs = self.transition1([self.layer1(x)])
+        for module in self.stage2:
+            xs = module(xs)
+        xs = self.transition2(xs)
+        for module in self.stage3:
+            xs = module(xs)
+        xs = self.transition3(xs)
+        for module in self.stage4:
+            xs = module(xs)
+        return [xs[i] for i in self.out_indices]
+
+    # ----------------------------------------------------------------- training-mode helpers
+    def _stage_modules(self, k: int) -> List[nn.Module]:
+        if k == 0:
+            return [self.conv1, self.bn1, self.conv2, self.bn2]
+        stage = self.layer1 if k == 1 else getattr(self, f'stage{k}')
+        return [stage] + ([getattr(self, f'transition{k}')] if k < 4 else [])
+
+    def _freeze_stages(self) -> None:
+        for k in range(self.frozen_stages + 1):
+            for module in self._stage_modules(k):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'HRNet':
+        """Set training mode, keeping frozen stages and (with ``norm_eval``) all BN in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    # ----------------------------------------------------------------- initialization
+    def init_weights(self) -> None:
+        """Kaiming init (or the ``Pretrained`` checkpoint), then the optional zero-init of residuals."""
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            from hrnet_mm.checkpoint import load_backbone_checkpoint
+            load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                     map_location=cfg.get('map_location', 'cpu'))
+            self._is_init = True
+            return
+        if cfg is not None:
+            super().init_weights()
+        else:
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+                elif isinstance(module, (_BatchNorm, nn.GroupNorm)):
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+        if self.zero_init_residual:
+            for module in self.modules():
+                if isinstance(module, (BasicBlock, Bottleneck)):
+                    last_norm = module.bn3 if isinstance(module, Bottleneck) else module.bn2
+                    nn.init.zeros_(last_norm.weight)
+        self._is_init = True

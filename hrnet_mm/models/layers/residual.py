@@ -1,0 +1,130 @@
+"""Residual units of HRNet: the basic block of the branches and the bottleneck of stage 1.
+
+Attribute names (conv1, bn1, ..., downsample.0/1) follow the official MSRA / OpenMMLab layout so
+that their checkpoints load unchanged.
+"""
+from typing import Optional
+
+import torch
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from torch import Tensor, nn
+
+
+def _norm(norm_cfg: dict, channels: int) -> nn.Module:
+    return build_norm_layer(norm_cfg, channels)[1]
+
+
+def projection_shortcut(in_channels: int, out_channels: int, stride: int, conv_cfg: Optional[dict],
+                        norm_cfg: dict) -> nn.Sequential:
+    """1x1 conv + norm that matches the identity path to the residual's shape."""
+    return nn.Sequential(
+        build_conv_layer(conv_cfg, in_channels, out_channels, 1, stride=stride, bias=False),
+        _norm(norm_cfg, out_channels))
+
+
+class _ResidualUnit(nn.Module):
+    """Shared forward: ``relu(residual(x) + shortcut(x))``, optionally recomputed in backward."""
+
+    with_cp: bool
+
+    def _residual(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.jit.is_scripting() or not (self.with_cp and x.requires_grad):
+            return self.relu(self._residual(x))
+        return self.relu(cp.checkpoint(self._residual, x, use_reentrant=False))
+
+
+class BasicBlock(_ResidualUnit):
+    """Two 3x3 conv-norm layers with an identity shortcut (expansion 1).
+
+    Args:
+        in_channels (int): Input channels C_in.
+        planes (int): Output channels C_out (``planes * expansion``).
+        stride (int): Stride of the first conv. Default: 1.
+        downsample (nn.Module, optional): Shortcut projection when shapes differ. Default: None.
+        with_cp (bool): Recompute the unit in backward to save memory. Default: False.
+        conv_cfg (dict, optional): Conv layer config. Default: None (nn.Conv2d).
+        norm_cfg (dict): Norm layer config. Default: ``dict(type='BN')``.
+
+    Shapes:
+        x: (N, C_in, H, W) -> (N, C_out, ceil(H / stride), ceil(W / stride)).
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1,
+                 downsample: Optional[nn.Module] = None, with_cp: bool = False,
+                 conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None):
+        super().__init__()
+        norm_cfg = norm_cfg or dict(type='BN')
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = _norm(norm_cfg, planes)
+        self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, padding=1, bias=False)
+        self.bn2 = _norm(norm_cfg, planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample if downsample is not None else nn.Identity()
+        self.with_cp = with_cp
+
+    def _residual(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return out + self.downsample(x)
+
+
+class Bottleneck(_ResidualUnit):
+    """1x1 -> 3x3 -> 1x1 conv-norm with an identity shortcut (expansion 4).
+
+    Args:
+        in_channels (int): Input channels C_in.
+        planes (int): Width of the 3x3 conv; output channels are ``planes * 4``.
+        stride (int): Stride of the 3x3 conv. Default: 1.
+        downsample, with_cp, conv_cfg, norm_cfg: As in :class:`BasicBlock`.
+
+    Shapes:
+        x: (N, C_in, H, W) -> (N, 4 * planes, ceil(H / stride), ceil(W / stride)).
+    """
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1,
+                 downsample: Optional[nn.Module] = None, with_cp: bool = False,
+                 conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None):
+        super().__init__()
+        norm_cfg = norm_cfg or dict(type='BN')
+        out_channels = planes * self.expansion
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, planes, 1, bias=False)
+        self.bn1 = _norm(norm_cfg, planes)
+        self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = _norm(norm_cfg, planes)
+        self.conv3 = build_conv_layer(conv_cfg, planes, out_channels, 1, bias=False)
+        self.bn3 = _norm(norm_cfg, out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample if downsample is not None else nn.Identity()
+        self.with_cp = with_cp
+
+    def _residual(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return out + self.downsample(x)
+
+
+BLOCKS = {'BASIC': BasicBlock, 'BOTTLENECK': Bottleneck}
+
+
+def make_res_layer(block: str, in_channels: int, planes: int, num_blocks: int, stride: int = 1,
+                   with_cp: bool = False, conv_cfg: Optional[dict] = None,
+                   norm_cfg: Optional[dict] = None) -> nn.Sequential:
+    """Stack ``num_blocks`` residual units; the first one projects the shortcut if shapes change."""
+    norm_cfg = norm_cfg or dict(type='BN')
+    block_cls = BLOCKS[block]
+    out_channels = planes * block_cls.expansion
+    downsample = None
+    if stride != 1 or in_channels != out_channels:
+        downsample = projection_shortcut(in_channels, out_channels, stride, conv_cfg, norm_cfg)
+    units = [block_cls(in_channels, planes, stride, downsample, with_cp, conv_cfg, norm_cfg)]
+    units += [block_cls(out_channels, planes, 1, None, with_cp, conv_cfg, norm_cfg) for _ in range(1, num_blocks)]
+    return nn.Sequential(*units)

@@ -1,0 +1,84 @@
+"""Our HRNet equals the HRNets inside mmseg, mmpose and mmdet, weight for weight (oracle tests)."""
+import pytest
+import torch
+from torch import nn
+
+from hrnet_mm.models import HRNet
+from hrnet_mm.models.backbones import ARCH_ZOO
+
+# (library, our upsample_cfg): mmseg fuses low->high bilinearly, mmpose and mmdet with nearest.
+LIBRARIES = {'mmseg': dict(mode='bilinear', align_corners=False), 'mmpose': None, 'mmdet': None}
+
+
+def _stock_hrnet(library: str, arch: str, multiscale_output: bool):
+    module = __import__(f'{library}.models.backbones', fromlist=['HRNet'])
+    extra = {k: dict(v) for k, v in ARCH_ZOO[arch].items()}
+    if library == 'mmpose':
+        extra['stage4']['multiscale_output'] = multiscale_output
+        return module.HRNet(extra=extra)
+    return module.HRNet(extra=extra, multiscale_output=multiscale_output)
+
+
+def _randomize_norms(model: nn.Module, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
+
+
+@pytest.mark.parametrize('arch', ['w18-small-v1', 'w18-small-v2', 'w18', 'w32', 'w48'])
+@pytest.mark.parametrize('library', sorted(LIBRARIES))
+def test_outputs_equal_the_stock_hrnet_with_its_weights(library, arch):
+    torch.manual_seed(0)
+    multiscale_output = not (library == 'mmpose' and arch == 'w32')  # the pose layout too
+    stock = _stock_hrnet(library, arch, multiscale_output)
+    stock.init_weights()
+    _randomize_norms(stock, seed=1)
+    stock.eval()
+    ours = HRNet(arch=arch, upsample_cfg=LIBRARIES[library], multiscale_output=multiscale_output)
+    ours.load_state_dict(stock.state_dict(), strict=True)
+    ours.eval()
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        expected, got = stock(x), ours(x)
+    assert len(expected) == len(got) == (4 if multiscale_output else 1)
+    for e, g in zip(expected, got):
+        assert e.shape == g.shape
+        assert e.abs().max() > 0
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-5)
+
+
+def test_stock_mmpose_config_switches_by_type_alone():
+    """mmpose's HRNet defaults to the single-output pose layout; under its scope so do we."""
+    from mmengine.registry import DefaultScope
+    from mmpose.registry import MODELS
+    extra = {k: dict(v) for k, v in ARCH_ZOO['w32'].items()}
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        stock = MODELS.build(dict(type='HRNet', extra=extra))
+        ours = MODELS.build(dict(type='hrnet_mm.HRNet', extra=extra))
+    assert not ours.multiscale_output and ours.out_indices == (0,)
+    ours.load_state_dict(stock.state_dict(), strict=True)
+
+
+@pytest.mark.parametrize('timm_name, arch', [('hrnet_w18_small', 'w18-small-v1'),
+                                             ('hrnet_w18_small_v2', 'w18-small-v2'), ('hrnet_w18', 'w18')])
+def test_timm_imagenet_checkpoint_loads_through_init_cfg_and_matches(tmp_path, timm_name, arch):
+    import timm  # a dev requirement, installed by `make test`
+    torch.manual_seed(0)
+    classifier = timm.create_model(timm_name, pretrained=False).eval()
+    _randomize_norms(classifier, seed=2)
+    path = tmp_path / f'{timm_name}.pth'
+    torch.save(classifier.state_dict(), path)  # incre_modules, final_layer, classifier ride along
+    ours = HRNet(arch=arch, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    ours.init_weights()
+    ours.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        stem = classifier.act2(classifier.bn2(classifier.conv2(classifier.act1(classifier.bn1(classifier.conv1(x))))))
+        expected = classifier.stages(stem)
+        got = ours(x)
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-5)

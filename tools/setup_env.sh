@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Creates .venv with the pinned OpenMMLab stack and installs hrnet_mm in editable mode.
+# Idempotent: a stamp keyed by the requirement files skips everything on the second run, and the
+# mmcv wheel (a ~6 min C++ build) is cached outside the repo, keyed by torch version and CUDA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+VENV=${VENV:-.venv}
+CACHE=${HRNET_MM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hrnet_mm}
+CONSTRAINTS=requirements/constraints.txt
+STAMP=$VENV/.hrnet_mm_setup
+KEY=$(cat $CONSTRAINTS requirements/*.txt tools/setup_env.sh setup.py | sha256sum | cut -c1-16)
+
+if [[ -f $STAMP && "$(cat $STAMP)" == "$KEY" ]]; then
+  exit 0
+fi
+
+[[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+export PIP_CONSTRAINT=$PWD/$CONSTRAINTS   # later installs must not lift setuptools or torch
+"${PIP[@]}" install -q --upgrade pip wheel 'setuptools>=77,<81'
+"${PIP[@]}" install -q torch==2.14.1 torchvision==0.29.1
+"${PIP[@]}" install -q -r requirements/base.txt
+
+# mmcv 2.1.0: source only; its setup.py asks for C++14/17 while torch 2.14's headers need C++20.
+TORCH_VER=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
+CUDA_TAG=cpu
+if command -v nvcc >/dev/null && "$VENV/bin/python" -c 'import torch,sys; sys.exit(not torch.cuda.is_available())'; then
+  CUDA_TAG=cuda$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+fi
+WHEEL_DIR=$CACHE/mmcv-2.1.0-torch$TORCH_VER-$CUDA_TAG
+if ! "$VENV/bin/python" -c 'import mmcv.ops' 2>/dev/null; then
+  if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
+    echo "[setup] building mmcv 2.1.0 with ops for torch $TORCH_VER ($CUDA_TAG); takes ~6 min once"
+    SRC=$(mktemp -d)
+    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d "$SRC"
+    tar -xzf "$SRC"/mmcv-2.1.0.tar.gz -C "$SRC"
+    sed -i -e 's/c++14/c++20/g' -e 's/c++17/c++20/g' "$SRC"/mmcv-2.1.0/setup.py
+    mkdir -p "$WHEEL_DIR.tmp"
+    [[ $CUDA_TAG == cpu ]] || export FORCE_CUDA=1
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel -q --no-build-isolation --no-deps \
+      --no-cache-dir "$SRC"/mmcv-2.1.0 -w "$WHEEL_DIR.tmp"
+    rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.tmp" "$WHEEL_DIR" && rm -rf "$SRC"
+  fi
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+fi
+
+"${PIP[@]}" install -q -r requirements/tasks.txt
+# xtcocotools must compile against the installed numpy 2; mmpose's chumpy dependency does not build.
+"${PIP[@]}" install -q --no-build-isolation --no-binary xtcocotools xtcocotools
+"${PIP[@]}" install -q --no-deps mmpose==1.3.2
+"${PIP[@]}" install -q -r requirements/dev.txt
+"${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+
+"$VENV/bin/python" - <<'PY'
+import mmcv.ops, mmdet, mmpose, mmseg, torch, hrnet_mm  # noqa: F401
+print(f'[setup] ok: torch {torch.__version__}, mmcv {mmcv.__version__}, mmseg {mmseg.__version__}, '
+      f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}')
+PY
+echo "$KEY" > "$STAMP"
