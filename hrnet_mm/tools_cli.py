@@ -89,8 +89,9 @@ def build_command(args: argparse.Namespace, tool: str) -> List[str]:
     distributed = args.gpus > 1 or args.nnodes > 1
     if distributed:
         tool_args += ['--launcher', 'pytorch']
-        if not cuda:
-            cfg_options.append('env_cfg.dist_cfg.backend=gloo')
+        if not cuda:  # gloo, and a DDP wrapper without CUDA device ids (mmengine's default sets them)
+            cfg_options += ['env_cfg.dist_cfg.backend=gloo', 'model_wrapper_cfg.type=MMDistributedDataParallel',
+                            'model_wrapper_cfg.device_ids=None', 'model_wrapper_cfg.broadcast_buffers=False']
     if cfg_options:
         tool_args += ['--cfg-options', *cfg_options]
     launcher = [sys.executable, '-m', 'hrnet_mm.launch']
