@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast demo demo-seg demo-pose bench lint complexity clean
+.PHONY: setup test test-fast demo demo-seg demo-pose demo-det bench lint complexity clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -16,10 +16,13 @@ test-fast: setup
 demo: demo-seg
 
 demo-seg: setup
-	$(PY) tools/demo_seg.py
+	$(PY) tools/demo.py seg
 
 demo-pose: setup
-	$(PY) tools/demo_pose.py
+	$(PY) tools/demo.py pose
+
+demo-det: setup
+	$(PY) tools/demo.py det
 
 bench: setup
 	$(PY) tools/benchmark.py

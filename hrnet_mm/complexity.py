@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import torch
+from mmengine.model import BaseModel
 from torch import nn
 
 from .models import HRNet
@@ -46,7 +47,10 @@ def count_gflops(model: nn.Module, input_shape: Sequence[int]) -> float:
     was_training = model.training
     try:
         param = next(model.parameters())
-        model.eval()(torch.zeros(1, *input_shape, device=param.device, dtype=param.dtype))
+        x = torch.zeros(1, *input_shape, device=param.device, dtype=param.dtype)
+        model.eval()
+        # OpenMMLab estimators take (inputs, data_samples, mode); plain modules take the tensor alone.
+        model(x, None, mode='tensor') if isinstance(model, BaseModel) else model(x)
     finally:
         for handle in handles:
             handle.remove()

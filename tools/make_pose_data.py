@@ -65,18 +65,19 @@ def make_sample(rng: np.random.Generator, height: int = 160, width: int = 128):
     kp = _pose(rng)
     angle = rng.uniform(-0.5, 0.5)
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    scale = rng.uniform(0.45, 0.75) * height
+    scale = rng.uniform(0.38, 0.58) * height
     pts = kp @ rot.T * scale
     pts += np.array([width / 2, height / 2]) - (pts.min(0) + pts.max(0)) / 2 + rng.uniform(-8, 8, 2)
     colour = tuple(int(c) for c in rng.integers(0, 256, 3))
     thick = max(2, int(scale * 0.05))
+    ipts = [tuple(p) for p in np.round(pts).astype(int).tolist()]
     for a, b in LIMBS:
-        cv2.line(img, tuple(np.round(pts[a]).astype(int)), tuple(np.round(pts[b]).astype(int)), colour, thick, cv2.LINE_AA)
-    centre = (pts[3] + pts[4]) / 2
-    cv2.circle(img, tuple(np.round(centre).astype(int)), int(scale * 0.12), colour, thick, cv2.LINE_AA)
-    for idx in range(17):  # joints and face points as dots of a second colour
-        cv2.circle(img, tuple(np.round(pts[idx]).astype(int)), max(1, thick // 2 + 1), (255 - colour[0], 255 - colour[1],
-                   255 - colour[2]), -1, cv2.LINE_AA)
+        cv2.line(img, ipts[a], ipts[b], colour, thick, cv2.LINE_AA)
+    centre = tuple(np.round((pts[3] + pts[4]) / 2).astype(int).tolist())
+    cv2.circle(img, centre, int(scale * 0.12), colour, thick, cv2.LINE_AA)
+    dot = tuple(255 - c for c in colour)
+    for point in ipts:  # joints and face points as dots of the complementary colour
+        cv2.circle(img, point, max(1, thick // 2 + 1), dot, -1, cv2.LINE_AA)
     visibility = np.full(17, 2)
     for _ in range(rng.integers(0, 3)):  # occluder patches: covered keypoints stay labelled, v=1
         w, h = rng.integers(int(scale * 0.15), int(scale * 0.35), 2)

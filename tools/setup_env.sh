@@ -48,7 +48,9 @@ fi
 
 "${PIP[@]}" install -q -r requirements/tasks.txt
 # xtcocotools must compile against the installed numpy 2; mmpose's chumpy dependency does not build.
-"${PIP[@]}" install -q --no-build-isolation --no-binary xtcocotools xtcocotools
+if ! "$VENV/bin/python" -c 'import xtcocotools.coco' 2>/dev/null; then
+  "${PIP[@]}" install -q --force-reinstall --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools
+fi
 "${PIP[@]}" install -q --no-deps mmpose==1.3.2
 "${PIP[@]}" install -q -r requirements/dev.txt
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
