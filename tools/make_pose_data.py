@@ -9,13 +9,13 @@ consistent with the labels. Deterministic by seed; nothing is downloaded.
 Layout: <root>/images/{train,val}/*.png, <root>/annotations/person_keypoints_{train,val}.json
 Usage: python tools/make_pose_data.py --root data/pose_demo [--train 500 --val 100]
 """
-import argparse
 import json
 import math
 from pathlib import Path
 
 import cv2
 import numpy as np
+from synthetic_io import cli, write_once
 
 KEYPOINTS = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
              'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
@@ -114,28 +114,14 @@ def write_split(root: Path, split: str, count: int, rng: np.random.Generator) ->
         json.dumps(dict(images=images, annotations=annotations, categories=categories)))
 
 
-def generate(root: str, num_train: int = 500, num_val: int = 100, seed: int = 0) -> Path:
+def generate(root: str, train: int = 500, val: int = 100, seed: int = 0) -> Path:
     """Write the dataset once (a stamp skips identical regeneration); returns the root."""
-    out = Path(root)
-    stamp = {'num_train': num_train, 'num_val': num_val, 'seed': seed, 'version': 1}
-    meta = out / 'meta.json'
-    if meta.exists() and json.loads(meta.read_text()) == stamp:
-        return out
-    write_split(out, 'train', num_train, np.random.default_rng([seed, 0]))
-    write_split(out, 'val', num_val, np.random.default_rng([seed, 1]))
-    meta.write_text(json.dumps(stamp))
-    return out
+    def write(out: Path) -> None:
+        write_split(out, 'train', train, np.random.default_rng([seed, 0]))
+        write_split(out, 'val', val, np.random.default_rng([seed, 1]))
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--root', default='data/pose_demo')
-    parser.add_argument('--train', type=int, default=500)
-    parser.add_argument('--val', type=int, default=100)
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
-    print(generate(args.root, args.train, args.val, args.seed))
+    return write_once(root, {'train': train, 'val': val, 'seed': seed, 'version': 1}, write)
 
 
 if __name__ == '__main__':
-    main()
+    cli(__doc__, 'data/pose_demo', {'train': 500, 'val': 100, 'seed': 0}, generate)

@@ -7,13 +7,12 @@ backgrounds. Deterministic by seed; nothing is downloaded.
 
 Usage: python tools/make_seg_data.py --root data/seg_demo [--train 400 --val 80 --size 128]
 """
-import argparse
-import json
 import math
 from pathlib import Path
 
 import cv2
 import numpy as np
+from synthetic_io import cli, write_once
 
 CLASSES = ('background', 'disc', 'square', 'triangle', 'cross', 'ring')
 PALETTE = ((0, 0, 0), (220, 60, 60), (60, 180, 75), (65, 105, 225), (240, 200, 40), (170, 80, 200))
@@ -86,30 +85,15 @@ def write_split(root: Path, split: str, count: int, size: int, rng: np.random.Ge
         cv2.imwrite(str(ann_dir / f'{split}_{i:04d}.png'), label)
 
 
-def generate(root: str, num_train: int = 400, num_val: int = 80, size: int = 128, seed: int = 0) -> Path:
+def generate(root: str, train: int = 400, val: int = 80, size: int = 128, seed: int = 0) -> Path:
     """Write the dataset (train and val use independent streams of one seed); returns the root."""
-    out = Path(root)
-    stamp = dict(num_train=num_train, num_val=num_val, size=size, seed=seed, classes=CLASSES)
-    meta = out / 'meta.json'
-    if meta.exists() and json.loads(meta.read_text()) == json.loads(json.dumps(stamp)):
-        return out
-    train_rng, val_rng = (np.random.default_rng([seed, k]) for k in (0, 1))
-    write_split(out, 'training', num_train, size, train_rng)
-    write_split(out, 'validation', num_val, size, val_rng)
-    meta.write_text(json.dumps(stamp))
-    return out
+    def write(out: Path) -> None:
+        write_split(out, 'training', train, size, np.random.default_rng([seed, 0]))
+        write_split(out, 'validation', val, size, np.random.default_rng([seed, 1]))
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--root', default='data/seg_demo')
-    parser.add_argument('--train', type=int, default=400)
-    parser.add_argument('--val', type=int, default=80)
-    parser.add_argument('--size', type=int, default=128)
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
-    print(generate(args.root, args.train, args.val, args.size, args.seed))
+    stamp = {'train': train, 'val': val, 'size': size, 'seed': seed, 'classes': CLASSES}
+    return write_once(root, stamp, write)
 
 
 if __name__ == '__main__':
-    main()
+    cli(__doc__, 'data/seg_demo', {'train': 400, 'val': 80, 'size': 128, 'seed': 0}, generate)
