@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     cx.add_argument('--all', action='store_true', help="every row of the paper's table")
     cx.set_defaults(func=_complexity)
 
+    from .export import add_export_command
     from .tools_cli import add_runner_commands
     add_runner_commands(sub)
+    add_export_command(sub)
     return parser
 
 

@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 from hrnet_mm.tools_cli import infer_pose
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / 'configs' / 'hrnet_pose' / 'td-hm_hrnetv1-w18s-v2_1xb32-12e_synthetic-128x96.py'
+DEMO = REPO / 'configs' / 'hrnet_pose' / 'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py'
 
 
 def pose_cfg(data_root: Path, work_dir: Path, max_epochs: int) -> Config:

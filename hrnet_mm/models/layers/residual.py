@@ -71,7 +71,7 @@ class BasicBlock(_ResidualUnit):
     def _residual(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return out + self.downsample(x)
+        return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 
 class Bottleneck(_ResidualUnit):
@@ -109,7 +109,7 @@ class Bottleneck(_ResidualUnit):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return out + self.downsample(x)
+        return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 
 BLOCKS = {'BASIC': BasicBlock, 'BOTTLENECK': Bottleneck}

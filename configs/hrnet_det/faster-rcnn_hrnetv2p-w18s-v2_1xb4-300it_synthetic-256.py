@@ -6,7 +6,7 @@ custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
 
 data_root = 'data/det_demo/'
 metainfo = dict(classes=('disc', 'square', 'triangle'), palette=[(220, 20, 60), (0, 160, 0), (30, 60, 230)])
-max_iters = 450
+max_iters = 300
 channels = 64
 
 model = dict(
@@ -60,7 +60,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=150, max_keep_ckpts=1),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=1),
     visualization=dict(type='DetVisualizationHook', interval=20))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

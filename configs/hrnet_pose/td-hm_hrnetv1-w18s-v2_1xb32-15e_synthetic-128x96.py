@@ -7,7 +7,7 @@ custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
 data_root = 'data/pose_demo/'
 dataset_type = 'CocoDataset'
 data_mode = 'topdown'
-max_epochs = 12
+max_epochs = 15
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2)
 
 model = dict(
@@ -54,10 +54,10 @@ param_scheduler = [
     dict(type='LinearLR', begin=0, end=30, start_factor=0.01, by_epoch=False),
     dict(type='CosineAnnealingLR', begin=0, end=max_epochs, T_max=max_epochs, eta_min=1e-5, by_epoch=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=4)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=5)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=8),
-    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=1, save_best='coco/AP', rule='greater'))
+    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=1, save_best='coco/AP', rule='greater'))
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
