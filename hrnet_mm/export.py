@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .deploy import switch_to_deploy
+from .tools_cli import build_model
 
 DEFAULT_OPSET = 17
 FORMATS = ('onnx',)
@@ -60,36 +61,6 @@ class ExportWrapper(nn.Module):
         else:
             out = self.model(x, None, mode='tensor')
         return tuple(out) if isinstance(out, (list, tuple)) else (out,)
-
-
-def build_model(config: str, checkpoint: Optional[str] = None) -> Tuple[nn.Module, str, object]:
-    """Build a config's model through its library's registry and load a checkpoint (strict).
-
-    SyncBN becomes BN (export runs on one device) and backbone pretraining is skipped: the
-    checkpoint supplies every weight.
-
-    Returns:
-        (model in eval mode, library name, the mmengine ``Config``).
-    """
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
-
-    from .tools_cli import _replace_syncbn, library_of
-    cfg = Config.fromfile(config)
-    library = library_of(cfg)
-    _replace_syncbn(cfg._cfg_dict)
-    if 'pretrained' in cfg.model:
-        cfg.model.pretrained = None
-    if 'init_cfg' in cfg.model.get('backbone', {}):
-        cfg.model.backbone.init_cfg = None
-    registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(library):
-        model = registry.build(cfg.model)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
-    model.eval()  # not chained: some OpenMMLab train() overrides return None
-    return model, library, cfg
 
 
 def default_input_size(cfg, library: str) -> Tuple[int, int]:

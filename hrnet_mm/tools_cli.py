@@ -10,7 +10,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional, Tuple
 
 LIBRARIES = ('mmseg', 'mmpose', 'mmdet')
 
@@ -33,7 +33,7 @@ def tool_path(library: str, tool: str) -> Path:
     return path
 
 
-def _replace_syncbn(node: Any) -> int:
+def replace_syncbn(node: Any) -> int:
     """Turn every SyncBN config into BN in place; returns how many were changed."""
     changed = 0
     if isinstance(node, dict):
@@ -41,10 +41,10 @@ def _replace_syncbn(node: Any) -> int:
             node['type'] = 'BN'
             changed += 1
         for value in node.values():
-            changed += _replace_syncbn(value)
+            changed += replace_syncbn(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            changed += _replace_syncbn(value)
+            changed += replace_syncbn(value)
     return changed
 
 
@@ -54,13 +54,45 @@ def prepare_config(config: str, work_dir: str, cuda: bool) -> str:
     if cuda:
         return config
     cfg = Config.fromfile(config)
-    if not _replace_syncbn(cfg._cfg_dict):
+    if not replace_syncbn(cfg._cfg_dict):
         return config
     warnings.warn(f'{config}: no CUDA device, so SyncBN is switched to BN for this run', stacklevel=2)
     os.makedirs(work_dir, exist_ok=True)
     out = os.path.join(work_dir, Path(config).stem + '_bn.py')
     cfg.dump(out)
     return out
+
+
+def build_model(config, checkpoint: Optional[str] = None) -> Tuple[Any, str, Any]:
+    """Build a config's model on CPU through its library's registry; optionally load a checkpoint (strict).
+
+    SyncBN becomes BN (one device) and backbone pretraining is skipped (no download): a checkpoint,
+    if given, supplies every weight.
+
+    Args:
+        config (str | mmengine.Config): Config path, or a loaded config (modified in place).
+        checkpoint: Checkpoint path. Default: None (random init).
+
+    Returns:
+        (model in eval mode, library name, the mmengine ``Config``).
+    """
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import load_checkpoint
+    cfg = Config.fromfile(config) if isinstance(config, (str, Path)) else config
+    library = library_of(cfg)
+    replace_syncbn(cfg._cfg_dict)
+    if 'pretrained' in cfg.model:
+        cfg.model.pretrained = None
+    if 'init_cfg' in cfg.model.get('backbone', {}):
+        cfg.model.backbone.init_cfg = None
+    registry = importlib.import_module(f'{library}.registry').MODELS
+    with DefaultScope.overwrite_default_scope(library):
+        model = registry.build(cfg.model)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    model.eval()  # not chained: some OpenMMLab train() overrides return None
+    return model, library, cfg
 
 
 def build_command(args: argparse.Namespace, tool: str) -> List[str]:

@@ -8,23 +8,14 @@ Usage: python tools/config_params.py configs/hrnet_seg
 import sys
 from pathlib import Path
 
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-
 import hrnet_mm  # noqa: F401
 from hrnet_mm.complexity import count_gflops
-from hrnet_mm.tools_cli import _replace_syncbn, library_of
+from hrnet_mm.tools_cli import build_model
 
 
 def count(path: Path):
     """(params in millions, GFLOPs or None, input 'HxW' or None) of a config's model."""
-    cfg = Config.fromfile(str(path))
-    _replace_syncbn(cfg._cfg_dict)
-    cfg.model.backbone.init_cfg = None
-    library = library_of(cfg)
-    registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(library):
-        model = registry.build(cfg.model)
+    model, _, cfg = build_model(str(path))
     params = sum(p.numel() for p in model.parameters()) / 1e6
     if 'codec' not in cfg:
         return params, None, None

@@ -5,19 +5,16 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import hrnet_mm
+from hrnet_mm.tools_cli import build_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_det').glob('*.py'))
 STOCK = Path(mmdet.__file__).parent / '.mim' / 'configs' / 'hrnet'
 
 
 def build(cfg: Config):
-    from mmdet.registry import MODELS
-    cfg.model.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return MODELS.build(cfg.model)
+    return build_model(cfg)[0]
 
 
 def test_every_detector_of_the_issue_has_a_config():
@@ -50,7 +47,7 @@ def test_detector_builds_through_mmdet_and_predicts_on_odd_sizes(path):
     test_cfg = cfg.model.test_cfg
     if 'rpn' in test_cfg:  # fewer proposals from the random-init RPN keep the test fast on CPU
         test_cfg.rpn.nms_pre, test_cfg.rpn.max_per_img = 200, 50
-    model = build(cfg).eval()
+    model = build(cfg)
     assert isinstance(model.backbone, hrnet_mm.HRNet)
     # Sides that are not multiples of 32, unpadded; the full 500x375 for the smaller models.
     h, w = (375, 500) if 'w18' in path.name else (141, 190)

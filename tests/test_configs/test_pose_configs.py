@@ -3,19 +3,16 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import hrnet_mm
 from hrnet_mm.complexity import count_gflops, count_params, paper_table
+from hrnet_mm.tools_cli import build_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_pose').glob('*.py'))
 
 
-def build(cfg: Config, ours: bool = True):
-    from mmpose.registry import MODELS
-    cfg.model.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope('mmpose'):
-        return MODELS.build(cfg.model)
+def build(cfg: Config):
+    return build_model(cfg)[0]
 
 
 def _config(prefix: str) -> Path:
@@ -34,7 +31,7 @@ def test_every_pose_setting_of_the_issue_has_a_config():
 def test_pose_config_builds_through_mmpose_and_runs_forward(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'mmpose' and 'hrnet_mm' in cfg.custom_imports['imports']
-    model = build(cfg).eval()
+    model = build(cfg)
     assert isinstance(model.backbone, hrnet_mm.HRNet) and model.backbone.out_indices == (0,)
     assert len(model.backbone.stage4[-1].fuse_layers) == 1  # V1: official pose layout
     w, h = cfg.codec['input_size']
@@ -64,8 +61,8 @@ def test_stock_mmpose_model_state_dict_loads_strictly_and_matches():
     stock_cfg = Config.fromfile(str(Path(mmpose.__file__).parent / '.mim/configs/body_2d_keypoint/topdown_heatmap/coco'
                                     / 'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'))
     torch.manual_seed(0)
-    stock = build(stock_cfg).eval()
-    ours = build(Config.fromfile(str(_config('td-hm_hrnetv1-w32_4xb32-210e_coco-256x192')))).eval()
+    stock = build(stock_cfg)
+    ours = build(Config.fromfile(str(_config('td-hm_hrnetv1-w32_4xb32-210e_coco-256x192'))))
     assert type(stock.backbone) is not type(ours.backbone)
     ours.load_state_dict(stock.state_dict(), strict=True)
     x = torch.rand(1, 3, 256, 192)

@@ -3,21 +3,11 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import hrnet_mm
-from hrnet_mm.tools_cli import _replace_syncbn
+from hrnet_mm.tools_cli import build_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_seg').glob('*.py'))
-
-
-def build_cpu_model(cfg: Config):
-    """Build a config's model as a CPU user would: BN for SyncBN, no ImageNet download."""
-    from mmseg.registry import MODELS
-    _replace_syncbn(cfg._cfg_dict)
-    cfg.model.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        return MODELS.build(cfg.model)
 
 
 def test_every_task_of_the_issue_has_a_config():
@@ -36,7 +26,8 @@ def test_config_builds_through_mmseg_and_runs_forward(path):
     if 'synthetic' not in path.name:
         assert cfg.model.backbone.init_cfg.checkpoint.startswith('open-mmlab://msra/hrnetv2_w')
         assert cfg.model.backbone.upsample_cfg == dict(mode='bilinear', align_corners=False)
-    model = build_cpu_model(cfg).eval()
+    model, library, _ = build_model(cfg)  # as a CPU user would: BN for SyncBN, no download
+    assert library == 'mmseg'
     assert isinstance(model.backbone, hrnet_mm.HRNet)
     heads = cfg.model.decode_head if isinstance(cfg.model.decode_head, list) else [cfg.model.decode_head]
     assert all(h.in_channels == model.backbone.out_channels for h in heads)
@@ -58,4 +49,4 @@ def test_wrong_backbone_argument_fails_clearly():
     cfg = Config.fromfile(str(CONFIGS[0]))
     cfg.model.backbone.arch = 'w17'
     with pytest.raises(ValueError, match=r"arch must be one of \['w18', "):
-        build_cpu_model(cfg)
+        build_model(cfg)
