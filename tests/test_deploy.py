@@ -26,12 +26,14 @@ def _randomize_norms(model: nn.Module, seed: int = 1) -> None:
             m.bias.data.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
 
 
-def _hrnet(arch: str = 'w18-small-v1', **kwargs) -> HRNet:
+def _hrnet(arch: str = 'w18-small-v1', deploy: bool = False, **kwargs) -> HRNet:
+    """A seeded eval-mode HRNet with non-trivial BN statistics, BN-folded when ``deploy``."""
     torch.manual_seed(0)
     model = HRNet(arch=arch, **kwargs)
     model.init_weights()
     _randomize_norms(model)
-    return model.eval()
+    model.eval()
+    return switch_to_deploy(model) if deploy else model
 
 
 def _assert_close(got, expected, rtol: float = 1e-5) -> None:
@@ -96,9 +98,7 @@ def test_only_conv_then_bn_pairs_with_running_statistics_are_folded():
 
 @pytest.mark.parametrize('deploy', [False, True])
 def test_channels_last_model_and_input_give_the_same_outputs(deploy):
-    model = _hrnet(upsample_cfg=BILINEAR)
-    if deploy:
-        switch_to_deploy(model)
+    model = _hrnet(deploy=deploy, upsample_cfg=BILINEAR)
     x = torch.rand(2, 3, 64, 96)
     with torch.no_grad():
         expected = model(x)
@@ -108,9 +108,7 @@ def test_channels_last_model_and_input_give_the_same_outputs(deploy):
 
 @pytest.mark.parametrize('deploy, train', [(False, False), (True, False), (False, True)])
 def test_torch_compile_traces_the_backbone_without_graph_breaks(deploy, train):
-    model = _hrnet()
-    if deploy:
-        switch_to_deploy(model)
+    model = _hrnet(deploy=deploy)
     model.train(train)
     torch._dynamo.reset()
     try:
@@ -124,9 +122,7 @@ def test_torch_compile_traces_the_backbone_without_graph_breaks(deploy, train):
 @pytest.mark.parametrize('deploy', [False, True])
 def test_bf16_autocast_on_cpu_stays_close_to_float32(deploy):
     # Measured: relative (Frobenius) error 0.6-1.1% over seeds and the small presets; 3% leaves margin.
-    model = _hrnet(upsample_cfg=BILINEAR)
-    if deploy:
-        switch_to_deploy(model)
+    model = _hrnet(deploy=deploy, upsample_cfg=BILINEAR)
     x = torch.rand(2, 3, 64, 96)
     with torch.no_grad():
         expected = model(x)

@@ -7,14 +7,14 @@ backgrounds. Annotations hold boxes and polygon masks. Deterministic by seed; no
 Layout: <root>/images/{train,val}/*.png, <root>/annotations/instances_{train,val}.json
 Usage: python tools/make_det_data.py --root data/det_demo [--train 400 --val 100]
 """
-import json
 import math
 from pathlib import Path
+from typing import List
 
 import cv2
 import numpy as np
 from make_seg_data import _texture
-from synthetic_io import cli, write_once
+from synthetic_io import cli, write_coco_split, write_splits_once
 
 CLASSES = ('disc', 'square', 'triangle')
 HUES = (0, 60, 115)  # OpenCV hue of each class, jittered per object
@@ -59,33 +59,25 @@ def make_sample(rng: np.random.Generator):
     return img, objects
 
 
+def _annotations(objects) -> List[dict]:
+    return [dict(category_id=cls + 1, iscrowd=0, bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                 area=float(cv2.contourArea(poly.astype(np.float32))),
+                 segmentation=[[round(float(v), 2) for v in poly.reshape(-1)]])
+            for cls, (x0, y0, x1, y1), poly in objects]
+
+
 def write_split(root: Path, split: str, count: int, rng: np.random.Generator) -> None:
-    img_dir = root / 'images' / split
-    img_dir.mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
-    for i in range(count):
+    def make():
         img, objects = make_sample(rng)
-        name = f'{split}_{i:04d}.png'
-        cv2.imwrite(str(img_dir / name), img)
-        images.append(dict(id=i + 1, file_name=name, height=img.shape[0], width=img.shape[1]))
-        for cls, (x0, y0, x1, y1), poly in objects:
-            area = float(cv2.contourArea(poly.astype(np.float32)))
-            annotations.append(dict(id=len(annotations) + 1, image_id=i + 1, category_id=cls + 1, iscrowd=0,
-                                    bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)], area=area,
-                                    segmentation=[[round(float(v), 2) for v in poly.reshape(-1)]]))
+        return img, _annotations(objects)
+
     categories = [dict(id=k + 1, name=name, supercategory='shape') for k, name in enumerate(CLASSES)]
-    (root / 'annotations').mkdir(parents=True, exist_ok=True)
-    (root / 'annotations' / f'instances_{split}.json').write_text(
-        json.dumps(dict(images=images, annotations=annotations, categories=categories)))
+    write_coco_split(root, split, count, make, f'instances_{split}.json', categories)
 
 
 def generate(root: str, train: int = 400, val: int = 100, seed: int = 0) -> Path:
     """Write the dataset once (a stamp skips identical regeneration); returns the root."""
-    def write(out: Path) -> None:
-        write_split(out, 'train', train, np.random.default_rng([seed, 0]))
-        write_split(out, 'val', val, np.random.default_rng([seed, 1]))
-
-    return write_once(root, {'train': train, 'val': val, 'seed': seed, 'version': 1}, write)
+    return write_splits_once(root, {'version': 1}, write_split, {'train': train, 'val': val}, seed)
 
 
 if __name__ == '__main__':

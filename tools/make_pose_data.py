@@ -9,13 +9,12 @@ consistent with the labels. Deterministic by seed; nothing is downloaded.
 Layout: <root>/images/{train,val}/*.png, <root>/annotations/person_keypoints_{train,val}.json
 Usage: python tools/make_pose_data.py --root data/pose_demo [--train 500 --val 100]
 """
-import json
 import math
 from pathlib import Path
 
 import cv2
 import numpy as np
-from synthetic_io import cli, write_once
+from synthetic_io import cli, write_coco_split, write_splits_once
 
 KEYPOINTS = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
              'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
@@ -96,31 +95,19 @@ def make_sample(rng: np.random.Generator, height: int = 160, width: int = 128):
 
 
 def write_split(root: Path, split: str, count: int, rng: np.random.Generator) -> None:
-    img_dir = root / 'images' / split
-    img_dir.mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
-    for i in range(count):
+    def make():
         img, keypoints, bbox, area = make_sample(rng)
-        name = f'{split}_{i:04d}.png'
-        cv2.imwrite(str(img_dir / name), img)
-        images.append(dict(id=i + 1, file_name=name, height=img.shape[0], width=img.shape[1]))
-        annotations.append(dict(id=i + 1, image_id=i + 1, category_id=1, iscrowd=0, bbox=bbox, area=area,
-                                num_keypoints=int((keypoints[:, 2] > 0).sum()),
-                                keypoints=[round(float(v), 2) for v in keypoints.reshape(-1)]))
+        return img, [dict(category_id=1, iscrowd=0, bbox=bbox, area=area,
+                          num_keypoints=int((keypoints[:, 2] > 0).sum()),
+                          keypoints=[round(float(v), 2) for v in keypoints.reshape(-1)])]
+
     categories = [dict(id=1, name='person', supercategory='person', keypoints=list(KEYPOINTS), skeleton=SKELETON)]
-    ann_dir = root / 'annotations'
-    ann_dir.mkdir(parents=True, exist_ok=True)
-    (ann_dir / f'person_keypoints_{split}.json').write_text(
-        json.dumps(dict(images=images, annotations=annotations, categories=categories)))
+    write_coco_split(root, split, count, make, f'person_keypoints_{split}.json', categories)
 
 
 def generate(root: str, train: int = 500, val: int = 100, seed: int = 0) -> Path:
     """Write the dataset once (a stamp skips identical regeneration); returns the root."""
-    def write(out: Path) -> None:
-        write_split(out, 'train', train, np.random.default_rng([seed, 0]))
-        write_split(out, 'val', val, np.random.default_rng([seed, 1]))
-
-    return write_once(root, {'train': train, 'val': val, 'seed': seed, 'version': 1}, write)
+    return write_splits_once(root, {'version': 1}, write_split, {'train': train, 'val': val}, seed)
 
 
 if __name__ == '__main__':

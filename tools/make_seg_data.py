@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from synthetic_io import cli, write_once
+from synthetic_io import cli, write_splits_once
 
 CLASSES = ('background', 'disc', 'square', 'triangle', 'cross', 'ring')
 PALETTE = ((0, 0, 0), (220, 60, 60), (60, 180, 75), (65, 105, 225), (240, 200, 40), (170, 80, 200))
@@ -87,12 +87,11 @@ def write_split(root: Path, split: str, count: int, size: int, rng: np.random.Ge
 
 def generate(root: str, train: int = 400, val: int = 80, size: int = 128, seed: int = 0) -> Path:
     """Write the dataset (train and val use independent streams of one seed); returns the root."""
-    def write(out: Path) -> None:
-        write_split(out, 'training', train, size, np.random.default_rng([seed, 0]))
-        write_split(out, 'validation', val, size, np.random.default_rng([seed, 1]))
+    def write_sized(out: Path, split: str, count: int, rng: np.random.Generator) -> None:
+        write_split(out, split, count, size, rng)
 
-    stamp = {'train': train, 'val': val, 'size': size, 'seed': seed, 'classes': CLASSES}
-    return write_once(root, stamp, write)
+    return write_splits_once(root, {'size': size, 'classes': CLASSES}, write_sized,
+                             {'training': train, 'validation': val}, seed)
 
 
 if __name__ == '__main__':
