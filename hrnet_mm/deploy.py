@@ -131,7 +131,9 @@ def to_channels_last(model: nn.Module) -> nn.Module:
 
     Convolutions then run in NHWC without layout conversions when the input is channels-last too
     (``x.to(memory_format=torch.channels_last)``); outputs are channels-last tensors with the same
-    values and shapes.
+    values and shapes. Only for models whose every op reads strides: mmcv's CPU ``roi_align``
+    (two-stage detectors) assumes NCHW memory and returns wrong values. :class:`HRNet` itself
+    already runs channels-last inside by default (``channels_last=True``) and hands NCHW out.
 
     Returns:
         nn.Module: ``model`` itself.

@@ -75,3 +75,35 @@ def test_faster_rcnn_params_equal_mmdets_hrnet_hrfpn(arch, stock_name, measured)
     assert count[0] / 1e6 == pytest.approx(measured, abs=0.005)
     # Same keys and shapes too: mmdet-trained HRNet + HRFPN checkpoints load strictly.
     ours.load_state_dict(stock.state_dict(), strict=True)
+
+
+@pytest.mark.parametrize('arch, paper', [('w18', 26.2), ('w32', 45.0), ('w40', 60.5), ('w48', 79.4)])
+def test_faster_rcnn_params_match_the_paper_in_its_units(arch, paper):
+    """The paper's detection table counts in units of 2**20 and leaves out BatchNorm's affine params."""
+    with torch.device('meta'):  # counting only: no weights materialized
+        model = build(Config.fromfile(str(CONFIGS[0].parent / f'faster-rcnn_hrnetv2p-{arch}-1x_coco.py')))
+    total = sum(p.numel() for p in model.parameters())
+    norm = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+    assert round((total - norm) / 2**20, 1) == paper
+    assert round(total / 1e6, 1) != paper  # the plain count in millions does not match
+
+
+def test_roi_features_do_not_depend_on_the_backbone_memory_format():
+    """mmcv's CPU roi_align reads raw NCHW memory; channels-last inside must not leak into the heads."""
+    path = next(p for p in CONFIGS if 'synthetic' in p.name)
+    models = []
+    for channels_last in (True, False):
+        cfg = Config.fromfile(str(path))
+        cfg.model.backbone.channels_last = channels_last
+        torch.manual_seed(0)
+        models.append(build(cfg).eval())
+    models[1].load_state_dict(models[0].state_dict())
+    x = torch.rand(1, 3, 96, 128)
+    rois = torch.tensor([[0, 4.0, 6.0, 60.0, 50.0], [0, 30.0, 20.0, 120.0, 90.0], [0, 0.0, 0.0, 16.0, 16.0]])
+    with torch.no_grad():
+        (cls_a, box_a), (cls_b, box_b) = (
+            (lambda r: (r['cls_score'], r['bbox_pred']))(m.roi_head._bbox_forward(m.extract_feat(x), rois))
+            for m in models)
+    assert cls_a.abs().max() > 0
+    torch.testing.assert_close(cls_a, cls_b, rtol=1e-4, atol=1e-4 * cls_b.abs().max().item())
+    torch.testing.assert_close(box_a, box_b, rtol=1e-4, atol=1e-4 * box_b.abs().max().item())

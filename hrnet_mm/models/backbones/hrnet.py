@@ -2,6 +2,7 @@
 import warnings
 from typing import List, Optional, Sequence, Union
 
+import torch
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
@@ -86,6 +87,12 @@ class HRNet(BaseModule):
         upsample_cfg (dict, optional): ``mode`` / ``align_corners`` of the low -> high fusion resize.
             Default: ``dict(mode='nearest')`` (official pose/classification code, mmpose, mmdet);
             mmseg's HRNet uses ``dict(mode='bilinear', align_corners=False)``.
+        channels_last (bool): Keep conv weights and activations channels-last (NHWC) inside the
+            network: inputs are converted on entry, outputs back to contiguous NCHW on exit, because
+            some heads' custom ops read raw NCHW memory (mmcv's CPU roi_align returns wrong values
+            for NHWC input). Same values and shapes. oneDNN (CPU) and tensor cores (CUDA AMP) run
+            NHWC convolutions faster: ~1.6x a training step, ~1.7x eval on a 2-core CPU
+            (docs/benchmarks.md). False keeps the stock NCHW layout throughout. Default: True.
         pretrained (str, optional): Deprecated, use ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
         init_cfg (dict | list[dict], optional): Initialization config. ``Pretrained`` with optional
             ``prefix`` loads a checkpoint, checked for shape mismatches. Default: None.
@@ -117,6 +124,7 @@ class HRNet(BaseModule):
                  multiscale_output: Optional[bool] = None,
                  out_indices: Optional[Sequence[int]] = None,
                  upsample_cfg: Optional[dict] = None,
+                 channels_last: bool = True,
                  pretrained: Optional[str] = None,
                  init_cfg: Union[dict, List[dict], None] = None):
         if pretrained is not None:
@@ -140,6 +148,7 @@ class HRNet(BaseModule):
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
         self.multiscale_output = multiscale_output
+        self.channels_last = channels_last
 
         # Stem: two stride-2 3x3 conv-norm-ReLU down to 1/4.
         self.conv1 = build_conv_layer(conv_cfg, in_channels, 64, 3, stride=2, padding=1, bias=False)
@@ -183,6 +192,8 @@ class HRNet(BaseModule):
         self.feature_info = [dict(num_chs=channels[i], reduction=4 * 2**i, module=f'{last_module}.branch{i}')
                              for i in out_indices]
         self._freeze_stages()
+        if channels_last:  # loads and inits write into these tensors in place, keeping the layout
+            self.to(memory_format=torch.channels_last)
 
     @staticmethod
     def _resolve_multiscale_output(value: Optional[bool], extra: Optional[dict]) -> bool:
@@ -212,6 +223,8 @@ class HRNet(BaseModule):
         return cfg
 
     def forward(self, x: Tensor) -> List[Tensor]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.relu(self.bn2(self.conv2(x)))
         xs = self.transition1([self.layer1(x)])
@@ -223,6 +236,8 @@ class HRNet(BaseModule):
         xs = self.transition3(xs)
         for module in self.stage4:
             xs = module(xs)
+        if self.channels_last:
+            return [xs[i].contiguous() for i in self.out_indices]
         return [xs[i] for i in self.out_indices]
 
     # ----------------------------------------------------------------- training-mode helpers
