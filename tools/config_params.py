@@ -1,22 +1,42 @@
 """Markdown table of params (and GFLOPs at the config's input size, where it has one) per config.
 
 Models are built on CPU without downloading weights; GFLOPs are counted as the paper does
-(conv/linear multiply-adds / 2**30) at ``codec.input_size`` (pose configs).
+(conv/linear multiply-adds / 2**30) at ``codec.input_size`` (pose configs) or at 800x1333 for
+detectors, over the dense part: backbone, neck and RPN (or single-stage) head. RoI heads are left
+out: their cost depends on the number of proposals (~13 GFLOPs per 1000 RoIs for the 2-fc box head).
 
 Usage: python tools/config_params.py configs/hrnet_seg
 """
 import sys
 from pathlib import Path
 
+from torch import Tensor, nn
+
 import hrnet_mm  # noqa: F401
 from hrnet_mm.complexity import count_gflops
 from hrnet_mm.tools_cli import build_model
+
+DET_SIZE = (800, 1333)  # (H, W) of the paper's detection GFLOPs
+
+
+class DetectorTrunk(nn.Module):
+    """Backbone + neck + the dense head (RPN, or the head of a single-stage detector)."""
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        self.detector = detector
+        self.head = getattr(detector, 'rpn_head', None) or detector.bbox_head
+
+    def forward(self, x: Tensor):
+        return self.head(self.detector.extract_feat(x))
 
 
 def count(path: Path):
     """(params in millions, GFLOPs or None, input 'HxW' or None) of a config's model."""
     model, _, cfg = build_model(str(path))
     params = sum(p.numel() for p in model.parameters()) / 1e6
+    if hasattr(model, 'extract_feat') and (hasattr(model, 'rpn_head') or hasattr(model, 'bbox_head')):
+        return params, count_gflops(DetectorTrunk(model), (3, *DET_SIZE)), 'x'.join(map(str, DET_SIZE))
     if 'codec' not in cfg:
         return params, None, None
     w, h = cfg.codec['input_size']

@@ -26,7 +26,7 @@ TASKS = {
     'pose': dict(config='configs/hrnet_pose/td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py',
                  data=lambda: make_pose_data.generate('data/pose_demo'), model='HRNetV1-W18-small-v2',
                  metric=r'coco/AP: ([0-9.]+)', name='COCO keypoint AP', target=0.8),
-    'det': dict(config='configs/hrnet_det/faster-rcnn_hrnetv2p-w18s-v2_1xb4-300it_synthetic-256.py',
+    'det': dict(config='configs/hrnet_det/faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py',
                 data=lambda: make_det_data.generate('data/det_demo'), model='Faster R-CNN HRNetV2p-W18-small-v2',
                 metric=r'coco/bbox_mAP: ([0-9.]+)', name='bbox_mAP', target=0.5),
 }

@@ -8,7 +8,7 @@ from hrnet_mm.cli import build_parser
 from hrnet_mm.tools_cli import build_command
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_det'
-DEMO = CONFIGS / 'faster-rcnn_hrnetv2p-w18s-v2_1xb4-300it_synthetic-256.py'
+DEMO = CONFIGS / 'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py'
 
 
 def use_data(cfg: Config, data_root: Path, work_dir: Path, max_iters: int) -> Config:
