@@ -122,8 +122,8 @@ def as_default(ours: HRNet, peer: str, arch: str) -> HRNet:
 
 
 def with_mode(model: nn.Module, mode: str, train: bool) -> nn.Module:
-    """A copy of ``model`` in ``mode`` ('plain', 'deploy', 'deploy_cl', 'default_deploy' for eval;
-    'plain', 'cl' for train; 'default' for both: ``model`` itself already has the defaults)."""
+    """A copy of ``model`` in ``mode``: BN folded for '*deploy*', channels-last for '*cl'; 'plain' and
+    'default' (a model already built with our defaults) leave it as it is."""
     model = copy.deepcopy(model)
     model.train(train)  # not chained: the stock HRNets' train() returns None
     if 'deploy' in mode:
@@ -288,41 +288,40 @@ def bench_pair(task: str, arch: str, peer: str, args: argparse.Namespace, log: C
     for phase, batch, modes in phases:
         train = phase == 'train'
         x = torch.rand(batch, 3, *size, device=device)
-        entries, diffs = {}, {}
+        # Entry key -> (model, mode applied to it). Out of the box, the peer runs as it ships: one
+        # '<peer>/plain' entry serves those rows and the like-for-like plain row.
+        peer_modes = {mode: 'plain' if mode in OOTB_MODES else mode for mode in modes}
+        specs: Dict[str, Tuple[nn.Module, str]] = {}
         for mode in modes:
-            ootb = mode in OOTB_MODES
-            # Out of the box, the peer runs as it ships: its 'plain' entry serves every such row.
-            pairs = [('ours', default)] if ootb else [('ours', ours), (peer, stock)]
-            if ootb and f'{peer}/plain' not in entries:
-                pairs.append((peer, stock))
-            for who, model in pairs:
-                key_mode = 'plain' if who == peer and ootb else mode
-                m = with_mode(model, key_mode, train)
-                cl_input = key_mode.endswith('cl')  # out of the box the input stays NCHW
-                if not train:  # same function as our plain model, up to float rounding
-                    with torch.no_grad():
-                        diffs[(who, key_mode)] = max_rel_diff(
-                            m(probe.contiguous(memory_format=torch.channels_last) if cl_input else probe), reference)
-                if args.compile:
-                    m = torch.compile(m)
-                xin = x.contiguous(memory_format=torch.channels_last) if cl_input else x
-                step = train_step if train else eval_step
-                entries[f'{who}/{key_mode}'] = step(m, xin, device, args.amp)
+            specs[f'ours/{mode}'] = (default if mode in OOTB_MODES else ours, mode)
+            specs.setdefault(f'{peer}/{peer_modes[mode]}', (stock, peer_modes[mode]))
+        entries, diffs = {}, {}
+        for key, (model, mode) in specs.items():
+            m = with_mode(model, mode, train)
+            xin, probe_in = x, probe
+            if mode.endswith('cl'):  # out of the box the input stays NCHW
+                xin, probe_in = (t.contiguous(memory_format=torch.channels_last) for t in (x, probe))
+            if not train:  # same function as our plain model, up to float rounding
+                with torch.no_grad():
+                    diffs[key] = max_rel_diff(m(probe_in), reference)
+            if args.compile:
+                m = torch.compile(m)
+            entries[key] = (train_step if train else eval_step)(m, xin, device, args.amp)
         log(f'{task} {arch} vs {peer}: {phase} batch {batch} {"x".join(map(str, size))}')
-        for (who, mode), diff in diffs.items():
+        for key, diff in diffs.items():
             if diff > 1e-3:  # float rounding is ~1e-6: anything larger means different functions
-                log(f'  WARNING: {who}/{mode} differs from our plain model by {diff:.2g} (relative)')
+                log(f'  WARNING: {key} differs from our plain model by {diff:.2g} (relative)')
         stats = interleaved(entries, args.train_repeats if train else args.repeats, args.warmup, device, log)
         flops = 2 * macs * batch * (3 if train else 1)
         for mode in modes:
-            peer_mode = 'plain' if mode in OOTB_MODES else mode
-            ours_s, peer_s = stats[f'ours/{mode}'], stats[f'{peer}/{peer_mode}']
+            ours_key, peer_key = f'ours/{mode}', f'{peer}/{peer_modes[mode]}'
+            ours_s, peer_s = stats[ours_key], stats[peer_key]
             label = f'ours {mode} vs peer plain' if mode in OOTB_MODES else mode
             rows.append(dict(task=task, arch=arch, peer=peer, phase=phase, batch=batch, size=list(size), mode=label,
                              ours=ours_s, peer_stats=peer_s,
                              ours_gflops=flops / ours_s['median_s'] / 1e9, peer_gflops=flops / peer_s['median_s'] / 1e9,
                              speedup=peer_s['median_s'] / ours_s['median_s'],
-                             ours_rel_diff=diffs.get(('ours', mode)), peer_rel_diff=diffs.get((peer, peer_mode))))
+                             ours_rel_diff=diffs.get(ours_key), peer_rel_diff=diffs.get(peer_key)))
         del entries
         gc.collect()
     return rows

@@ -33,9 +33,9 @@ class DetectorTrunk(nn.Module):
 
 def count(path: Path):
     """(params in millions, GFLOPs or None, input 'HxW' or None) of a config's model."""
-    model, _, cfg = build_model(str(path))
+    model, library, cfg = build_model(str(path))
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    if hasattr(model, 'extract_feat') and (hasattr(model, 'rpn_head') or hasattr(model, 'bbox_head')):
+    if library == 'mmdet':
         return params, count_gflops(DetectorTrunk(model), (3, *DET_SIZE)), 'x'.join(map(str, DET_SIZE))
     if 'codec' not in cfg:
         return params, None, None

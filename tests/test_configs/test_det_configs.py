@@ -100,10 +100,12 @@ def test_roi_features_do_not_depend_on_the_backbone_memory_format():
     models[1].load_state_dict(models[0].state_dict())
     x = torch.rand(1, 3, 96, 128)
     rois = torch.tensor([[0, 4.0, 6.0, 60.0, 50.0], [0, 30.0, 20.0, 120.0, 90.0], [0, 0.0, 0.0, 16.0, 16.0]])
+    outs = []
     with torch.no_grad():
-        (cls_a, box_a), (cls_b, box_b) = (
-            (lambda r: (r['cls_score'], r['bbox_pred']))(m.roi_head._bbox_forward(m.extract_feat(x), rois))
-            for m in models)
+        for model in models:
+            result = model.roi_head._bbox_forward(model.extract_feat(x), rois)
+            outs.append((result['cls_score'], result['bbox_pred']))
+    (cls_a, box_a), (cls_b, box_b) = outs
     assert cls_a.abs().max() > 0
     torch.testing.assert_close(cls_a, cls_b, rtol=1e-4, atol=1e-4 * cls_b.abs().max().item())
     torch.testing.assert_close(box_a, box_b, rtol=1e-4, atol=1e-4 * box_b.abs().max().item())

@@ -91,8 +91,8 @@ class HRNet(BaseModule):
             network: inputs are converted on entry, outputs back to contiguous NCHW on exit, because
             some heads' custom ops read raw NCHW memory (mmcv's CPU roi_align returns wrong values
             for NHWC input). Same values and shapes. oneDNN (CPU) and tensor cores (CUDA AMP) run
-            NHWC convolutions faster: ~1.6x a training step, ~1.7x eval on a 2-core CPU
-            (docs/benchmarks.md). False keeps the stock NCHW layout throughout. Default: True.
+            NHWC convolutions faster: 1.4-1.65x a training step, 1.6-1.75x eval for W18 on a
+            2-core CPU (docs/benchmarks.md). False keeps the stock NCHW layout throughout. Default: True.
         pretrained (str, optional): Deprecated, use ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
         init_cfg (dict | list[dict], optional): Initialization config. ``Pretrained`` with optional
             ``prefix`` loads a checkpoint, checked for shape mismatches. Default: None.
