@@ -1,8 +1,17 @@
 """hrnet_mm: HRNet (TPAMI 2020) backbone, fusion blocks and necks for OpenMMLab 2.x."""
-from .checkpoint import register_safe_globals
-from .version import __version__  # noqa: F401
+import warnings
 
+# mmengine 0.10 imports pkg_resources, whose deprecation notice would be the first line of every
+# hrnet-mm command's output; it is about mmengine's packaging, not about anything the user did.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+from .checkpoint import install_local_loader, register_safe_globals  # noqa: E402
+from .version import __version__  # noqa: E402,F401
+
+# Importing hrnet_mm (custom_imports in a config) makes mmengine's checkpoint loading safe and
+# checked in that process: narrow allowlist for weights-only loading, integrity checks on local files.
 register_safe_globals()
+install_local_loader()
 
 from . import models  # noqa: E402,F401  (registers the modules)
 from .models import HRModule, HRNet, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion  # noqa: E402,F401

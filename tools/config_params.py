@@ -13,8 +13,8 @@ from pathlib import Path
 from torch import Tensor, nn
 
 import hrnet_mm  # noqa: F401
+from hrnet_mm.apis import build_model
 from hrnet_mm.complexity import count_gflops
-from hrnet_mm.tools_cli import build_model
 
 DET_SIZE = (800, 1333)  # (H, W) of the paper's detection GFLOPs
 
@@ -35,7 +35,7 @@ def count(path: Path):
     """(params in millions, GFLOPs or None, input 'HxW' or None) of a config's model."""
     model, library, cfg = build_model(str(path))
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    if library == 'mmdet':
+    if library.is_detector:
         return params, count_gflops(DetectorTrunk(model), (3, *DET_SIZE)), 'x'.join(map(str, DET_SIZE))
     if 'codec' not in cfg:
         return params, None, None

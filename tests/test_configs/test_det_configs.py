@@ -7,7 +7,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config
 
 import hrnet_mm
-from hrnet_mm.tools_cli import build_model
+from hrnet_mm.apis import build_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_det').glob('*.py'))
 STOCK = Path(mmdet.__file__).parent / '.mim' / 'configs' / 'hrnet'

@@ -5,8 +5,8 @@ import torch
 from mmengine.config import Config
 
 import hrnet_mm
+from hrnet_mm.apis import build_model
 from hrnet_mm.complexity import count_gflops, count_params, paper_table
-from hrnet_mm.tools_cli import build_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_pose').glob('*.py'))
 

@@ -5,7 +5,7 @@ import torch
 from mmengine.config import Config
 
 import hrnet_mm
-from hrnet_mm.tools_cli import build_model
+from hrnet_mm.apis import build_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_seg').glob('*.py'))
 
@@ -27,7 +27,7 @@ def test_config_builds_through_mmseg_and_runs_forward(path):
         assert cfg.model.backbone.init_cfg.checkpoint.startswith('open-mmlab://msra/hrnetv2_w')
         assert cfg.model.backbone.upsample_cfg == dict(mode='bilinear', align_corners=False)
     model, library, _ = build_model(cfg)  # as a CPU user would: BN for SyncBN, no download
-    assert library == 'mmseg'
+    assert library.name == 'mmseg'
     assert isinstance(model.backbone, hrnet_mm.HRNet)
     heads = cfg.model.decode_head if isinstance(cfg.model.decode_head, list) else [cfg.model.decode_head]
     assert all(h.in_channels == model.backbone.out_channels for h in heads)

@@ -5,7 +5,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from hrnet_mm.cli import build_parser
-from hrnet_mm.tools_cli import build_command
+from hrnet_mm.cli.runner import build_command
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_det'
 DEMO = CONFIGS / 'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py'

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from hrnet_mm.tools_cli import infer_pose
+from hrnet_mm.apis import infer_pose
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs' / 'hrnet_pose' / 'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py'

@@ -1,6 +1,7 @@
 """End-to-end runs of the demo config with mmseg's runner on the shared synthetic data (CPU)."""
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -89,18 +90,29 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(seg_data, tmp_pa
         torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
-@pytest.mark.slow
-def test_two_process_torchrun_training(seg_data, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    opts = [f'train_dataloader.dataset.data_root={seg_data}', f'val_dataloader.dataset.data_root={seg_data}',
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it), instead of a fixed one that may be taken."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def cli_options(seg_data: Path, iters: int):
+    """--cfg-options that point the demo config at the shared data and shorten it to ``iters``."""
+    return [f'train_dataloader.dataset.data_root={seg_data}', f'val_dataloader.dataset.data_root={seg_data}',
             f'test_dataloader.dataset.data_root={seg_data}', 'train_dataloader.batch_size=2',
             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-            'train_cfg.max_iters=6', 'train_cfg.val_interval=6', 'default_hooks.checkpoint.interval=6',
-            'default_hooks.logger.interval=2']
+            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=2']
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_training(seg_data, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
     command = [sys.executable, '-m', 'hrnet_mm.cli', 'train', str(DEMO), '--work-dir', str(tmp_path), '--gpus', '2',
-               '--master-port', '29631', '--cfg-options', *opts]
+               '--master-port', str(free_port()), '--cfg-options', *cli_options(seg_data, 6)]
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
@@ -108,3 +120,13 @@ def test_two_process_torchrun_training(seg_data, tmp_path):
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     assert re.search(r'Iter\(train\) \[6/6\]', log) and (tmp_path / 'iter_6.pth').exists()
     assert re.search(r'mIoU: [0-9.]+', log)
+
+
+@pytest.mark.slow
+def test_tensorboard_flag_writes_event_files(seg_data, tmp_path):
+    command = [sys.executable, '-m', 'hrnet_mm.cli', 'train', str(DEMO), '--work-dir', str(tmp_path), '--tensorboard',
+               '--cfg-options', *cli_options(seg_data, 2)]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    events = list(tmp_path.rglob('events.out.tfevents.*'))
+    assert events and events[0].stat().st_size > 0

@@ -5,14 +5,15 @@ from typing import List, Optional, Sequence, Union
 import torch
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
-from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from hrnet_mm.errors import ConfigError
 from hrnet_mm.registry import MODELS
 
 from ..layers import BasicBlock, Bottleneck, HRModule, make_res_layer
-from .hrnet_archs import parse_arch
+from ..layers.residual import NamedNorms
+from .hrnet_archs import resolve_hrnet_settings
 
 
 def _conv_norm_relu(in_channels: int, out_channels: int, stride: int, conv_cfg: Optional[dict],
@@ -54,7 +55,7 @@ class Transition(nn.ModuleList):
 
 
 @MODELS.register_module()
-class HRNet(BaseModule):
+class HRNet(NamedNorms, BaseModule):
     """HRNet: parallel high-to-low resolution branches with repeated multi-resolution fusion.
 
     A stem of two stride-2 3x3 conv-norm-ReLUs (1/4 resolution), stage 1 of bottleneck units, then
@@ -64,10 +65,13 @@ class HRNet(BaseModule):
 
     Args:
         arch (str | dict): Preset (``'w18-small-v1'``, ``'w18-small-v2'``, ``'w18'``, ``'w30'``,
-            ``'w32'``, ``'w40'``, ``'w44'``, ``'w48'``, ``'w64'``) or a dict of ``stage1``..``stage4``.
-            Default: ``'w32'``.
-        extra (dict, optional): Legacy OpenMMLab form of ``arch`` (wins over it); its optional
-            ``upsample`` entry is read as ``upsample_cfg``. Default: None.
+            ``'w32'``, ``'w40'``, ``'w44'``, ``'w48'``, ``'w64'``; aliases such as ``'W32'``,
+            ``'w18-small'``) or a dict of ``stage1``..``stage4``. A dict is read as the stock classes
+            read their first argument ``extra`` (see ``extra``). Default: ``'w32'``.
+        extra (dict, optional): Legacy OpenMMLab form of ``arch`` (wins over it). As in the stock
+            HRNets, its ``upsample`` entry is the fusion resize and ``stage4.multiscale_output`` the
+            output layout; where it leaves them out, the current registry scope's own HRNet decides
+            (mmseg: bilinear fusion; mmpose: the single-output pose layout). Default: None.
         in_channels (int): Image channels. Default: 3.
         conv_cfg (dict, optional): Conv layer config. Default: None.
         norm_cfg (dict): Norm config (BN, SyncBN, GN, ...). Default: ``dict(type='BN')``.
@@ -79,27 +83,30 @@ class HRNet(BaseModule):
         zero_init_residual (bool): Zero the last norm of every residual unit at init. Default: False.
         multiscale_output (bool, optional): If False, the last module fuses into the highest
             resolution only (the official pose layout) and only output 0 exists. Default (None):
-            ``extra['stage4']['multiscale_output']`` if set; else False for a legacy ``extra`` built
-            under mmpose's scope (mmpose's HRNet defaults to it, so stock pose configs switch to us
-            by ``type`` alone); else True.
+            from a legacy dict as described for ``extra``; else True.
         out_indices (Sequence[int], optional): Branches to return. Default: all four, or ``(0,)``
             when ``multiscale_output=False``.
         upsample_cfg (dict, optional): ``mode`` / ``align_corners`` of the low -> high fusion resize.
             Default: ``dict(mode='nearest')`` (official pose/classification code, mmpose, mmdet);
-            mmseg's HRNet uses ``dict(mode='bilinear', align_corners=False)``.
+            mmseg's HRNet uses ``dict(mode='bilinear', align_corners=False)`` (the default for a
+            legacy dict under mmseg's scope).
         channels_last (bool): Keep conv weights and activations channels-last (NHWC) inside the
             network: inputs are converted on entry, outputs back to contiguous NCHW on exit, because
             some heads' custom ops read raw NCHW memory (mmcv's CPU roi_align returns wrong values
-            for NHWC input). Same values and shapes. oneDNN (CPU) and tensor cores (CUDA AMP) run
-            NHWC convolutions faster: 1.4-1.65x a training step, 1.6-1.75x eval for W18 on a
-            2-core CPU (docs/benchmarks.md). False keeps the stock NCHW layout throughout. Default: True.
+            for NHWC input). Same values and shapes; oneDNN (CPU) and tensor cores (CUDA AMP) run
+            NHWC convolutions faster (measured in docs/benchmarks.md). False keeps the stock NCHW
+            layout throughout. Default: True.
         pretrained (str, optional): Deprecated, use ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
         init_cfg (dict | list[dict], optional): Initialization config. ``Pretrained`` with optional
             ``prefix`` loads a checkpoint, checked for shape mismatches. Default: None.
 
+    Norm layers are named by type as in the stock classes (``bn1`` / ``gn1`` ..., reached as
+    ``norm1``, ``norm2``). Invalid arguments raise :class:`~hrnet_mm.errors.ConfigError`, both a
+    ``ValueError`` and the ``AssertionError`` the stock classes raise.
+
     Shapes:
         x: (N, in_channels, H, W), any H, W >= 32.
-        returns: list, output ``b`` is (N, C_b, ceil(H / s_b), ceil(W / s_b)) with s_b = 4 * 2**b
+        returns: tuple, output ``b`` is (N, C_b, ceil(H / s_b), ceil(W / s_b)) with s_b = 4 * 2**b
         and C_b = ``out_channels[b]`` (C, 2C, 4C, 8C for the presets).
 
     Example:
@@ -109,7 +116,8 @@ class HRNet(BaseModule):
         [(1, 18, 129, 129), (1, 36, 65, 65), (1, 72, 33, 33), (1, 144, 17, 17)]
     """
 
-    __jit_unused_properties__ = ['is_init']  # mmengine's BaseModule property, not scriptable
+    # mmengine's BaseModule property and the norm<k> lookups are not scriptable (forward uses _norm<k>).
+    __jit_unused_properties__ = ['is_init', 'norm1', 'norm2', 'norm3']
 
     def __init__(self,
                  arch: Union[str, dict, None] = None,
@@ -129,18 +137,21 @@ class HRNet(BaseModule):
                  init_cfg: Union[dict, List[dict], None] = None):
         if pretrained is not None:
             if init_cfg is not None:
-                raise ValueError('pass either init_cfg or the deprecated pretrained, not both')
+                raise ConfigError('pass either init_cfg or the deprecated pretrained, not both')
             warnings.warn('HRNet(pretrained=...) is deprecated, use '
                           "init_cfg=dict(type='Pretrained', checkpoint=...)", DeprecationWarning, stacklevel=2)
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        self._check_init_cfg(init_cfg)
         super().__init__(init_cfg=init_cfg)
-        self.arch = parse_arch(arch, extra)
-        if extra is not None and upsample_cfg is None and 'upsample' in extra:
-            upsample_cfg = dict(extra['upsample'])
-        multiscale_output = self._resolve_multiscale_output(multiscale_output, extra)
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
-        self.upsample_cfg = self._check_upsample_cfg(upsample_cfg)
+        self.arch, self.upsample_cfg, multiscale_output = resolve_hrnet_settings(
+            arch, extra, upsample_cfg, multiscale_output)
+        if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+            raise ConfigError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise ConfigError(f'in_channels must be a positive int (image channels), got {in_channels!r}')
+        if norm_cfg is not None and not (isinstance(norm_cfg, dict) and 'type' in norm_cfg):
+            raise ConfigError(f"norm_cfg must be a dict with a 'type' such as dict(type='BN'), got {norm_cfg!r}")
+        self.in_channels = in_channels
         self.norm_cfg = dict(type='BN') if norm_cfg is None else dict(norm_cfg)
         self.conv_cfg = conv_cfg
         self.norm_eval = norm_eval
@@ -152,9 +163,9 @@ class HRNet(BaseModule):
 
         # Stem: two stride-2 3x3 conv-norm-ReLU down to 1/4.
         self.conv1 = build_conv_layer(conv_cfg, in_channels, 64, 3, stride=2, padding=1, bias=False)
-        self.bn1 = build_norm_layer(self.norm_cfg, 64)[1]
+        self._add_norm(1, self.norm_cfg, 64)
         self.conv2 = build_conv_layer(conv_cfg, 64, 64, 3, stride=2, padding=1, bias=False)
-        self.bn2 = build_norm_layer(self.norm_cfg, 64)[1]
+        self._add_norm(2, self.norm_cfg, 64)
         self.relu = nn.ReLU(inplace=True)
 
         s1 = self.arch['stage1']
@@ -164,69 +175,60 @@ class HRNet(BaseModule):
         for k in (2, 3, 4):
             stage = self.arch[f'stage{k}']
             widths = [c * self._expansion(stage['block']) for c in stage['num_channels']]
-            stage_in = widths
-            setattr(self, f'transition{k - 1}', Transition(channels, stage_in, conv_cfg, self.norm_cfg))
+            setattr(self, f'transition{k - 1}', Transition(channels, widths, conv_cfg, self.norm_cfg))
             modules = []
             for m in range(stage['num_modules']):
                 last = k == 4 and m == stage['num_modules'] - 1
-                module = HRModule(stage_in, stage['num_channels'], stage['num_blocks'], stage['block'],
-                                  multiscale_output=multiscale_output or not last, with_cp=with_cp,
-                                  conv_cfg=conv_cfg, norm_cfg=self.norm_cfg, upsample_cfg=self.upsample_cfg)
-                modules.append(module)
-                stage_in = widths
+                modules.append(HRModule(widths, stage['num_channels'], stage['num_blocks'], stage['block'],
+                                        multiscale_output=multiscale_output or not last, with_cp=with_cp,
+                                        conv_cfg=conv_cfg, norm_cfg=self.norm_cfg, upsample_cfg=self.upsample_cfg))
             setattr(self, f'stage{k}', nn.Sequential(*modules))
             channels = widths
 
         num_outputs = len(channels) if multiscale_output else 1
         if out_indices is None:
             out_indices = tuple(range(num_outputs))
+        hint = ' (multiscale_output=False leaves only branch 0)' if not multiscale_output else ''
+        if not isinstance(out_indices, (list, tuple)):
+            raise ConfigError(f'out_indices must be a list or tuple of branch indices from '
+                              f'{tuple(range(num_outputs))}{hint}, got {out_indices!r}')
         out_indices = tuple(out_indices)
-        if not out_indices or any(not isinstance(i, int) or not 0 <= i < num_outputs for i in out_indices):
-            hint = ' (multiscale_output=False leaves only branch 0)' if not multiscale_output else ''
-            raise ValueError(f'out_indices must be a non-empty subset of {tuple(range(num_outputs))}{hint}, '
-                             f'got {out_indices}')
+        if not out_indices or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < num_outputs
+                                  for i in out_indices):
+            raise ConfigError(f'out_indices must be a non-empty subset of {tuple(range(num_outputs))}{hint}, '
+                              f'got {out_indices}')
         self.out_indices = out_indices
         self.out_channels = [channels[i] for i in out_indices]
         self.out_strides = [4 * 2**i for i in out_indices]
+        # timm-style: output j is item ``index`` of the list that the last module of stage 4 returns.
         last_module = f"stage4.{self.arch['stage4']['num_modules'] - 1}"
-        self.feature_info = [dict(num_chs=channels[i], reduction=4 * 2**i, module=f'{last_module}.branch{i}')
+        self.feature_info = [dict(num_chs=channels[i], reduction=4 * 2**i, module=last_module, index=i)
                              for i in out_indices]
         self._freeze_stages()
         if channels_last:  # loads and inits write into these tensors in place, keeping the layout
             self.to(memory_format=torch.channels_last)
 
     @staticmethod
-    def _resolve_multiscale_output(value: Optional[bool], extra: Optional[dict]) -> bool:
-        if value is not None:
-            return bool(value)
-        if extra is not None:
-            if 'multiscale_output' in extra.get('stage4', {}):
-                return bool(extra['stage4']['multiscale_output'])
-            scope = DefaultScope.get_current_instance()
-            if scope is not None and scope.scope_name == 'mmpose':
-                return False
-        return True
-
-    @staticmethod
     def _expansion(block: str) -> int:
         return Bottleneck.expansion if block == 'BOTTLENECK' else BasicBlock.expansion
 
     @staticmethod
-    def _check_upsample_cfg(cfg: Optional[dict]) -> dict:
-        cfg = {'mode': 'nearest', 'align_corners': None, **(cfg or {})}
-        modes = ('nearest', 'bilinear', 'bicubic', 'nearest-exact')
-        if cfg['mode'] not in modes:
-            raise ValueError(f"upsample_cfg['mode'] must be one of {modes}, got {cfg['mode']!r}")
-        unknown = set(cfg) - {'mode', 'align_corners'}
-        if unknown:
-            raise ValueError(f'upsample_cfg takes mode and align_corners only, got extra keys {sorted(unknown)}')
-        return cfg
+    def _check_init_cfg(init_cfg) -> None:
+        cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
+        for cfg in cfgs:
+            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained' and not cfg.get('checkpoint'):
+                raise ConfigError("init_cfg=dict(type='Pretrained') needs checkpoint=<path or URL>, got "
+                                  f'{init_cfg!r}')
 
-    def forward(self, x: Tensor) -> List[Tensor]:
+    def forward(self, x: Tensor):
+        """Returns a tuple of the ``out_indices`` branches (a list under TorchScript, which has no
+        variable-length tuples)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ConfigError(f'HRNet expects input of shape (N, {self.in_channels}, H, W), got {list(x.shape)}')
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.relu(self.bn2(self.conv2(x)))
+        x = self.relu(self._norm1(self.conv1(x)))
+        x = self.relu(self._norm2(self.conv2(x)))
         xs = self.transition1([self.layer1(x)])
         for module in self.stage2:
             xs = module(xs)
@@ -236,14 +238,15 @@ class HRNet(BaseModule):
         xs = self.transition3(xs)
         for module in self.stage4:
             xs = module(xs)
-        if self.channels_last:
-            return [xs[i].contiguous() for i in self.out_indices]
-        return [xs[i] for i in self.out_indices]
+        outs = [xs[i].contiguous() if self.channels_last else xs[i] for i in self.out_indices]
+        if torch.jit.is_scripting():
+            return outs
+        return tuple(outs)
 
     # ----------------------------------------------------------------- training-mode helpers
     def _stage_modules(self, k: int) -> List[nn.Module]:
         if k == 0:
-            return [self.conv1, self.bn1, self.conv2, self.bn2]
+            return [self.conv1, self.norm1, self.conv2, self.norm2]
         stage = self.layer1 if k == 1 else getattr(self, f'stage{k}')
         return [stage] + ([getattr(self, f'transition{k}')] if k < 4 else [])
 
@@ -288,6 +291,5 @@ class HRNet(BaseModule):
         if self.zero_init_residual:
             for module in self.modules():
                 if isinstance(module, (BasicBlock, Bottleneck)):
-                    last_norm = module.bn3 if isinstance(module, Bottleneck) else module.bn2
-                    nn.init.zeros_(last_norm.weight)
+                    nn.init.zeros_(getattr(module, module.last_norm).weight)
         self._is_init = True

@@ -3,15 +3,36 @@
 Module names and nesting (``branches.<b>.<unit>``, ``fuse_layers.<i>.<j>...``) equal the official
 MSRA and OpenMMLab layout, so their checkpoints load with ``strict=True``.
 """
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import Tensor, nn
 
+from hrnet_mm.errors import ConfigError
 from hrnet_mm.registry import MODELS
 
-from .residual import make_res_layer
+from .residual import BLOCKS, make_res_layer
+
+
+def _block_type(blocks: Union[str, type]) -> str:
+    """'BASIC' / 'BOTTLENECK' from a block name or a stock block class (told apart by its expansion)."""
+    if isinstance(blocks, str) and blocks in BLOCKS:
+        return blocks
+    expansion = getattr(blocks, 'expansion', None)
+    for name, cls in BLOCKS.items():
+        if expansion == cls.expansion:
+            return name
+    raise ConfigError(f"blocks must be 'BASIC', 'BOTTLENECK' or a residual block class with expansion 1 or 4, "
+                      f'got {blocks!r}')
+
+
+def _scope_upsample_cfg() -> Optional[dict]:
+    from mmengine.registry import DefaultScope
+
+    from hrnet_mm.models.backbones.hrnet_archs import LEGACY_DEFAULTS
+    current = DefaultScope.get_current_instance()
+    return LEGACY_DEFAULTS.get(current.scope_name if current else None, {}).get('upsample_cfg')
 
 
 class IdentityPath(nn.Module):
@@ -105,7 +126,7 @@ class MultiResolutionFusion(nn.ModuleList):
         upsample_cfg = {'mode': 'nearest', 'align_corners': None, **(upsample_cfg or {})}
         num_outputs = len(in_channels) if num_outputs is None else num_outputs
         if not 1 <= num_outputs <= len(in_channels):
-            raise ValueError(f'num_outputs must be in [1, {len(in_channels)}], got {num_outputs}')
+            raise ConfigError(f'num_outputs must be in [1, {len(in_channels)}], got {num_outputs}')
         targets = []
         for i in range(num_outputs):
             paths = []
@@ -147,6 +168,10 @@ class HRModule(nn.Module):
         num_channels (Sequence[int]): Width of each branch (output = width * block expansion).
         num_blocks (Sequence[int]): Residual units per branch.
         block (str): 'BASIC' or 'BOTTLENECK'. Default: 'BASIC'.
+        num_branches, blocks, block_init_cfg, init_cfg: The stock OpenMMLab signature
+            ``HRModule(num_branches, blocks, num_blocks, in_channels, num_channels, ...)`` is accepted
+            too (positionally or by keyword); ``blocks`` may be a stock block class. The two init
+            configs are accepted for that signature and unused (HRModule has no init of its own).
         multiscale_output (bool): Fuse into every branch (True) or only the highest-resolution one.
             Default: True.
         with_cp (bool): Activation checkpointing in the residual units. Default: False.
@@ -162,14 +187,32 @@ class HRModule(nn.Module):
         [(1, 18, 64, 48), (1, 36, 32, 24)]
     """
 
-    def __init__(self, in_channels: Sequence[int], num_channels: Sequence[int],
-                 num_blocks: Sequence[int], block: str = 'BASIC', multiscale_output: bool = True,
+    def __init__(self, in_channels: Sequence[int], num_channels: Optional[Sequence[int]] = None,
+                 num_blocks: Optional[Sequence[int]] = None, block: str = 'BASIC', multiscale_output: bool = True,
                  with_cp: bool = False, conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 upsample_cfg: Optional[dict] = None):
+                 upsample_cfg: Optional[dict] = None, *, num_branches: Optional[int] = None,
+                 blocks: Union[str, type, None] = None, block_init_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
         super().__init__()
+        if isinstance(in_channels, int) and not isinstance(in_channels, bool):
+            # The stock positional order: (num_branches, blocks, num_blocks, in_channels, num_channels,
+            # multiscale_output, with_cp, conv_cfg, norm_cfg).
+            (num_branches, blocks, num_blocks, in_channels, num_channels, multiscale_output, with_cp, conv_cfg,
+             norm_cfg, upsample_cfg) = (in_channels, num_channels, num_blocks, block, multiscale_output, with_cp,
+                                        conv_cfg, norm_cfg, upsample_cfg, None)
+        if blocks is not None:
+            block = _block_type(blocks)
+        if num_branches is not None or blocks is not None:  # stock signature: its library's fusion resize
+            upsample_cfg = upsample_cfg or _scope_upsample_cfg()
+        if num_channels is None or num_blocks is None:
+            raise ConfigError('HRModule needs in_channels, num_channels and num_blocks (or the stock num_branches, '
+                              'blocks, num_blocks, in_channels, num_channels)')
         if not len(in_channels) == len(num_channels) == len(num_blocks):
-            raise ValueError('in_channels, num_channels and num_blocks must have one entry per branch, got '
-                             f'{len(in_channels)}, {len(num_channels)} and {len(num_blocks)}')
+            raise ConfigError('in_channels, num_channels and num_blocks must have one entry per branch, got '
+                              f'{len(in_channels)}, {len(num_channels)} and {len(num_blocks)}')
+        if num_branches is not None and num_branches != len(in_channels):
+            raise ConfigError(f'num_branches ({num_branches}) must equal the number of entries of in_channels '
+                              f'({len(in_channels)})')
         self.branches = nn.ModuleList(
             make_res_layer(block, cin, width, n, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
             for cin, width, n in zip(in_channels, num_channels, num_blocks))

@@ -1,7 +1,8 @@
 """Residual units of HRNet: the basic block of the branches and the bottleneck of stage 1.
 
 Attribute names (conv1, bn1, ..., downsample.0/1) follow the official MSRA / OpenMMLab layout so
-that their checkpoints load unchanged.
+that their checkpoints load unchanged. As in mmcv / mmseg / mmpose, a norm layer is named by its
+type (``bn1`` for BN and SyncBN, ``gn1`` for GN, ...) and reached as ``norm1`` whatever its type.
 """
 from typing import Optional
 
@@ -15,6 +16,54 @@ def _norm(norm_cfg: dict, channels: int) -> nn.Module:
     return build_norm_layer(norm_cfg, channels)[1]
 
 
+class NamedNorms:
+    """``norm<k>`` properties for norm layers registered under their type's name (``bn<k>``, ``gn<k>``).
+
+    ``forward`` calls ``_norm<k>``: TorchScript resolves ``hasattr`` on a module while compiling, so
+    BN- and GN-named layers script; other norm types run in eager mode only.
+    """
+
+    __jit_unused_properties__ = ['norm1', 'norm2', 'norm3']
+
+    def _add_norm(self, k: int, norm_cfg: dict, channels: int) -> None:
+        name, layer = build_norm_layer(norm_cfg, channels, postfix=k)
+        setattr(self, f'norm{k}_name', name)
+        self.add_module(name, layer)
+
+    def _norm1(self, x: Tensor) -> Tensor:
+        if hasattr(self, 'bn1'):
+            return self.bn1(x)
+        if hasattr(self, 'gn1'):
+            return self.gn1(x)
+        return self.norm1(x)
+
+    def _norm2(self, x: Tensor) -> Tensor:
+        if hasattr(self, 'bn2'):
+            return self.bn2(x)
+        if hasattr(self, 'gn2'):
+            return self.gn2(x)
+        return self.norm2(x)
+
+    def _norm3(self, x: Tensor) -> Tensor:
+        if hasattr(self, 'bn3'):
+            return self.bn3(x)
+        if hasattr(self, 'gn3'):
+            return self.gn3(x)
+        return self.norm3(x)
+
+    @property
+    def norm1(self) -> nn.Module:
+        return getattr(self, self.norm1_name)
+
+    @property
+    def norm2(self) -> nn.Module:
+        return getattr(self, self.norm2_name)
+
+    @property
+    def norm3(self) -> nn.Module:
+        return getattr(self, self.norm3_name)
+
+
 def projection_shortcut(in_channels: int, out_channels: int, stride: int, conv_cfg: Optional[dict],
                         norm_cfg: dict) -> nn.Sequential:
     """1x1 conv + norm that matches the identity path to the residual's shape."""
@@ -23,7 +72,7 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int, conv_c
         _norm(norm_cfg, out_channels))
 
 
-class _ResidualUnit(nn.Module):
+class _ResidualUnit(NamedNorms, nn.Module):
     """Shared forward: ``relu(residual(x) + shortcut(x))``, optionally recomputed in backward."""
 
     with_cp: bool
@@ -54,6 +103,7 @@ class BasicBlock(_ResidualUnit):
     """
 
     expansion = 1
+    last_norm = 'norm2'
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1,
                  downsample: Optional[nn.Module] = None, with_cp: bool = False,
@@ -61,16 +111,16 @@ class BasicBlock(_ResidualUnit):
         super().__init__()
         norm_cfg = norm_cfg or dict(type='BN')
         self.conv1 = build_conv_layer(conv_cfg, in_channels, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = _norm(norm_cfg, planes)
+        self._add_norm(1, norm_cfg, planes)
         self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, padding=1, bias=False)
-        self.bn2 = _norm(norm_cfg, planes)
+        self._add_norm(2, norm_cfg, planes)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample if downsample is not None else nn.Identity()
         self.with_cp = with_cp
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.relu(self._norm1(self.conv1(x)))
+        out = self._norm2(self.conv2(out))
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 
@@ -88,6 +138,7 @@ class Bottleneck(_ResidualUnit):
     """
 
     expansion = 4
+    last_norm = 'norm3'
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1,
                  downsample: Optional[nn.Module] = None, with_cp: bool = False,
@@ -96,19 +147,19 @@ class Bottleneck(_ResidualUnit):
         norm_cfg = norm_cfg or dict(type='BN')
         out_channels = planes * self.expansion
         self.conv1 = build_conv_layer(conv_cfg, in_channels, planes, 1, bias=False)
-        self.bn1 = _norm(norm_cfg, planes)
+        self._add_norm(1, norm_cfg, planes)
         self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = _norm(norm_cfg, planes)
+        self._add_norm(2, norm_cfg, planes)
         self.conv3 = build_conv_layer(conv_cfg, planes, out_channels, 1, bias=False)
-        self.bn3 = _norm(norm_cfg, out_channels)
+        self._add_norm(3, norm_cfg, out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample if downsample is not None else nn.Identity()
         self.with_cp = with_cp
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.relu(self._norm1(self.conv1(x)))
+        out = self.relu(self._norm2(self.conv2(out)))
+        out = self._norm3(self.conv3(out))
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 

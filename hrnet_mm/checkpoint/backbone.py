@@ -1,39 +1,13 @@
-"""Checkpoint loading: safe globals for torch's ``weights_only`` loading, and backbone loading.
-
-torch >= 2.6 unpickles checkpoints with ``weights_only=True``. mmengine's checkpoints also hold its
-message-hub state (``HistoryBuffer``) and numpy objects, so ``--resume``, ``load_from`` and the stock
-test tools fail on them. We allowlist exactly those types instead of turning ``weights_only`` off.
-"""
-import builtins
-import codecs
+"""Loading a checkpoint into an HRNet backbone: strict about shapes, tolerant of extra heads."""
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-import numpy as np
 import torch
 from mmengine.logging import print_log
 from torch import nn
 
-
-def mmengine_safe_globals() -> List[object]:
-    """The non-tensor types mmengine writes into checkpoints (measured on torch 2.14 / mmengine 0.10.7)."""
-    from mmengine.logging import HistoryBuffer
-    core = np._core if hasattr(np, '_core') else np.core  # numpy 2 renamed numpy.core
-    found = [HistoryBuffer, builtins.getattr, core.multiarray._reconstruct, core.multiarray.scalar,
-             np.ndarray, np.dtype, codecs.encode]
-    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25: one concrete class per dtype
-    if dtypes is not None:
-        found += [cls for name in dir(dtypes) if isinstance(cls := getattr(dtypes, name), type)
-                  and issubclass(cls, np.dtype)]
-    return found
-
-
-def register_safe_globals() -> None:
-    """Allowlist mmengine's checkpoint contents for ``torch.load(weights_only=True)``."""
-    add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is not None:  # torch < 2.4 has no allowlist (and loads with weights_only=False)
-        add(mmengine_safe_globals())
+from hrnet_mm.errors import ConfigError
 
 
 def _state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:
@@ -74,19 +48,25 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
         if not state:
-            raise ValueError(f'no key of {filename} starts with prefix {prefix!r}')
+            raise ConfigError(f'no key of {filename} starts with prefix {prefix!r}')
     own = model.state_dict()
     mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
                   for k, v in state.items() if k in own and own[k].shape != v.shape]
     if mismatched:
-        width = checkpoint_width(state)
-        made_for = f'HRNet-W{width}' if width else 'another architecture'
-        ours = checkpoint_width(own)
-        raise ValueError(f'{filename} was made for {made_for}, the model is HRNet-W{ours}: '
-                         f'{len(mismatched)} shape mismatches, e.g.\n  ' + '\n  '.join(mismatched[:8]))
+        width, ours = checkpoint_width(state), checkpoint_width(own)
+        if width != ours:
+            made_for = f'HRNet-W{width}' if width else 'another architecture'
+            what = f'was made for {made_for}, the model is HRNet-W{ours}'
+        elif 'conv1.weight' in state and state['conv1.weight'].shape[1] != own['conv1.weight'].shape[1]:
+            what = (f"was made for {state['conv1.weight'].shape[1]}-channel images, the model takes "
+                    f"{own['conv1.weight'].shape[1]} (in_channels)")
+        else:
+            what = f'has other layer shapes than this HRNet-W{ours}'
+        raise ConfigError(f'{filename} {what}: {len(mismatched)} shape mismatches, e.g.\n  '
+                          + '\n  '.join(mismatched[:8]))
     missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
     if missing:
-        raise ValueError(f'{filename} lacks {len(missing)} keys of the model, e.g. {missing[:5]}; '
+        raise ConfigError(f'{filename} lacks {len(missing)} keys of the model, e.g. {missing[:5]}; '
                          "if the backbone sits under a prefix, set init_cfg=dict(type='Pretrained', "
                          "checkpoint=..., prefix='backbone.')")
     ignored = sorted({re.match(r'(.*?fuse_layers\.\d+|[^.]+)', k).group(1) for k in state if k not in own})

@@ -1,4 +1,4 @@
-"""``hrnet-mm export``: a config + checkpoint to ONNX (backbone + neck/head, BN folded).
+"""ONNX export of a config + checkpoint (backbone + neck/head, BN folded); ``hrnet-mm export`` calls it.
 
 What is exported, per library (the config's ``default_scope``):
 
@@ -14,8 +14,6 @@ of the config), shape (N, 3, H, W). Export uses PyTorch's TorchScript-based expo
 (``dynamo=False``): it needs only ``onnx``, while torch's default dynamo exporter also needs
 ``onnxscript`` (pass ``dynamo=True`` where it is installed).
 """
-import argparse
-import sys
 import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -23,10 +21,14 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .deploy import switch_to_deploy
-from .tools_cli import build_model
+from hrnet_mm.deploy import switch_to_deploy
+from hrnet_mm.errors import ConfigError
+
+from .build import build_model
+from .libraries import Library
 
 DEFAULT_OPSET = 17
+MIN_OPSET, MAX_OPSET = 11, 20  # interpolate/resize needs >= 11; 20 is the newest this torch writes
 FORMATS = ('onnx',)
 _DEPS_HINT = 'pip install onnx onnxruntime'
 
@@ -44,40 +46,41 @@ class ExportWrapper(nn.Module):
 
     Args:
         model: An mmseg segmentor, mmpose pose estimator or mmdet detector.
-        library: ``'mmseg'``, ``'mmpose'`` or ``'mmdet'``.
+        library: Its :class:`~hrnet_mm.apis.libraries.Library` (what to call is a field of it).
 
     Shapes:
         x: (N, 3, H, W) preprocessed image -> tuple of output tensors (see the module docstring).
     """
 
-    def __init__(self, model: nn.Module, library: str):
+    def __init__(self, model: nn.Module, library: Library):
         super().__init__()
         self.model = model
-        self.library = library
+        self.export_features = library.export_features
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        if self.library == 'mmdet':  # mode='tensor' of two-stage detectors needs image metas
+        if self.export_features:  # mode='tensor' of two-stage detectors needs image metas
             out = self.model.extract_feat(x)
         else:
             out = self.model(x, None, mode='tensor')
         return tuple(out) if isinstance(out, (list, tuple)) else (out,)
 
 
-def default_input_size(cfg, library: str) -> Tuple[int, int]:
-    """(H, W) the config trains at: mmseg ``crop_size``, mmpose ``codec.input_size``; else 800x1344 / 512x512."""
-    if library == 'mmseg' and cfg.get('crop_size'):
-        return tuple(cfg.crop_size)  # type: ignore[return-value]
-    if library == 'mmpose' and cfg.get('codec') and 'input_size' in cfg.codec:
-        w, h = cfg.codec['input_size']
-        return h, w
-    return (800, 1344) if library == 'mmdet' else (512, 512)
+def _output_names(library: Library, count: int) -> List[str]:
+    if not library.export_features and count == 1:
+        return [library.output_name]
+    return [f'{library.output_name}{i}' for i in range(count)]
 
 
-def _output_names(library: str, count: int) -> List[str]:
-    base = {'mmseg': 'logits', 'mmpose': 'heatmaps', 'mmdet': 'feat'}[library]
-    if library != 'mmdet' and count == 1:
-        return [base]
-    return [f'{base}{i}' for i in range(count)]
+def check_export_args(input_shape: Optional[Sequence[int]], opset: int) -> None:
+    """Raise :class:`~hrnet_mm.errors.ConfigError` naming a bad traced shape or opset."""
+    if input_shape is not None:
+        shape = tuple(input_shape)
+        if len(shape) != 4 or any(not isinstance(v, int) or v < 1 for v in shape):
+            raise ConfigError(f'input_shape must be 4 positive ints (N, C, H, W), got {shape}')
+        if min(shape[2:]) < 32:
+            raise ConfigError(f'input height and width must be >= 32 (HRNet downsamples 32x), got {shape[2:]}')
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError(f'opset must be an int in {MIN_OPSET}..{MAX_OPSET}, got {opset!r}')
 
 
 def run_onnx(path: Union[str, Path], x: Tensor) -> List[Tensor]:
@@ -99,7 +102,7 @@ def export_onnx(config: str, checkpoint: Optional[str], out_path: Union[str, Pat
         config: Config path (mmseg, mmpose or mmdet ``default_scope``).
         checkpoint: Checkpoint path, or None to export the randomly initialized model.
         out_path: Where to write the ``.onnx`` file (parents are created).
-        input_shape: (N, 3, H, W) traced input. Default: batch 1 at :func:`default_input_size`.
+        input_shape: (N, 3, H, W) traced input. Default: batch 1 at the size the config trains at.
         dynamic: Let batch, height and width vary at run time (else fixed to ``input_shape``).
         opset: ONNX opset. Default: 17.
         fuse: Fold BatchNorm into convs first (:func:`~hrnet_mm.deploy.switch_to_deploy`).
@@ -112,8 +115,10 @@ def export_onnx(config: str, checkpoint: Optional[str], out_path: Union[str, Pat
 
     Raises:
         ImportError: ``onnx`` / ``onnxruntime`` (or ``onnxscript`` with ``dynamo=True``) missing.
+        ConfigError: ``input_shape`` or ``opset`` out of range.
         RuntimeError: onnxruntime's outputs differ from PyTorch's by more than ``atol``.
     """
+    check_export_args(input_shape, opset)
     _require('onnx')
     if verify:
         _require('onnxruntime')
@@ -124,7 +129,7 @@ def export_onnx(config: str, checkpoint: Optional[str], out_path: Union[str, Pat
         switch_to_deploy(model)
     wrapper = ExportWrapper(model, library).eval()
     if input_shape is None:
-        input_shape = (1, 3, *default_input_size(cfg, library))
+        input_shape = (1, 3, *library.input_size(cfg))
     x = torch.rand(*input_shape)
     with torch.no_grad():
         expected = wrapper(x)
@@ -151,38 +156,3 @@ def export_onnx(config: str, checkpoint: Optional[str], out_path: Union[str, Pat
                 raise RuntimeError(f'{out_path}: onnxruntime output {name!r} differs from PyTorch '
                                    f'(shape {tuple(g.shape)} vs {tuple(e.shape)}, max abs diff {err:.3g} > {atol})')
     return out_path
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """``hrnet-mm export``: returns the exit status, messages go to stderr."""
-    if args.format.lower() not in FORMATS:
-        print(f'hrnet-mm export: format {args.format!r} is not supported; use --format onnx '
-              '(convert the ONNX file with TensorRT, OpenVINO, ... for other runtimes)', file=sys.stderr)
-        return 2
-    out = args.out or str(Path(args.checkpoint).with_suffix('.onnx'))
-    shape = None if args.shape is None else (args.batch, 3, *args.shape)
-    try:
-        path = export_onnx(args.config, args.checkpoint, out, shape, dynamic=args.dynamic, opset=args.opset,
-                           verify=not args.no_verify)
-    except ImportError as err:
-        print(f'hrnet-mm export: {err}', file=sys.stderr)
-        return 1
-    print(f'[hrnet-mm] wrote {path}' + (' (dynamic batch/height/width)' if args.dynamic else ''))
-    return 0
-
-
-def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``hrnet-mm export CONFIG CHECKPOINT --format onnx [--dynamic] [--shape H W] [--out FILE]``."""
-    p = subparsers.add_parser('export', help='export a config + checkpoint to ONNX (backbone + neck/head)')
-    p.add_argument('config')
-    p.add_argument('checkpoint')
-    p.add_argument('--format', default='onnx', help='export format; only onnx (default)')
-    p.add_argument('--out', help='output file; default: the checkpoint path with .onnx')
-    p.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
-                   help="traced input size; default: the config's crop / codec size")
-    p.add_argument('--batch', type=int, default=1, help='traced batch size (default 1)')
-    p.add_argument('--dynamic', action='store_true', help='dynamic batch, height and width')
-    p.add_argument('--opset', type=int, default=DEFAULT_OPSET)
-    p.add_argument('--no-verify', action='store_true', help='skip the onnxruntime vs PyTorch check')
-    p.set_defaults(func=run_export)
-    return p

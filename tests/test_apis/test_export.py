@@ -1,24 +1,18 @@
 """``hrnet-mm export``: ONNX of the demo segmentation config, checked with onnxruntime."""
-import argparse
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from hrnet_mm.export import ExportWrapper, add_export_command, build_model, export_onnx, run_onnx
+from hrnet_mm.apis import ExportWrapper, build_model, export_onnx, run_onnx
+from hrnet_mm.cli import main
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_SEG = str(REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py')
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='hrnet-mm')
-    add_export_command(parser.add_subparsers(dest='command', required=True))
-    return parser
 
 
 @pytest.fixture(scope='module')
@@ -39,9 +33,8 @@ def seg_checkpoint(tmp_path_factory) -> str:
 
 def test_cli_exports_dynamic_onnx_that_matches_pytorch_at_two_sizes(tmp_path, seg_checkpoint, capsys):
     out = tmp_path / 'seg.onnx'
-    args = _parser().parse_args(['export', DEMO_SEG, seg_checkpoint, '--format', 'onnx', '--dynamic',
-                                 '--shape', '64', '64', '--out', str(out)])
-    assert args.func(args) == 0
+    assert main(['export', DEMO_SEG, seg_checkpoint, '--format', 'onnx', '--dynamic',
+                 '--shape', '64', '64', '--out', str(out)]) == 0
     assert out.exists() and str(out) in capsys.readouterr().out
     model, library, _ = build_model(DEMO_SEG, seg_checkpoint)  # plain eval model: BN not folded
     reference = ExportWrapper(model, library).eval()
@@ -62,8 +55,7 @@ def test_static_export_keeps_the_traced_size(tmp_path, seg_checkpoint):
 
 
 def test_cli_refuses_other_formats_with_a_clear_message(tmp_path, capsys):
-    args = _parser().parse_args(['export', DEMO_SEG, str(tmp_path / 'x.pth'), '--format', 'torchscript'])
-    assert args.func(args) == 2
+    assert main(['export', DEMO_SEG, str(tmp_path / 'x.pth'), '--format', 'torchscript']) == 2
     err = capsys.readouterr().err
     assert "'torchscript' is not supported" in err and '--format onnx' in err
 

@@ -1,0 +1,17 @@
+"""``hrnet-mm publish``: a release copy of a trained checkpoint (weights + meta, sha256 in the name)."""
+import argparse
+
+from hrnet_mm.checkpoint import publish_checkpoint
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser('publish', help='strip the optimizer and resume state, name the file by its sha256')
+    p.add_argument('checkpoint')
+    p.add_argument('--out', help='output path stem, e.g. release/hrnet_w32.pth; default: next to the checkpoint')
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = publish_checkpoint(args.checkpoint, args.out)
+    print(f'[hrnet-mm] published {path} (loading checks the sha256 prefix in its name)')
+    return 0

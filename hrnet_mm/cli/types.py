@@ -1,0 +1,50 @@
+"""argparse value types that reject bad values with a message naming the value."""
+import argparse
+from typing import Tuple
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {value}')
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {text!r}') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {value}')
+    return value
+
+
+def port(text: str) -> int:
+    value = non_negative_int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f'expected a TCP port in 1..65535, got {value}')
+    return value
+
+
+def height_width(text: str) -> Tuple[int, int]:
+    """``HxW`` such as ``256x192``."""
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected HxW such as 256x192, got {text!r}') from None
+    if h < 32 or w < 32:
+        raise argparse.ArgumentTypeError(f'height and width must be >= 32, got {text!r}')
+    return h, w
+
+
+def arch_preset(text: str) -> str:
+    """An HRNet preset name or alias (``W32``, ``w18-small``), normalized to its preset key."""
+    from hrnet_mm.models.backbones.hrnet_archs import preset_name
+    try:
+        return preset_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
