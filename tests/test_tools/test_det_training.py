@@ -33,6 +33,15 @@ def test_short_faster_rcnn_training_lowers_the_loss(det_data, tmp_path):
     losses = runner.message_hub.get_scalar('train/loss').data[0]
     assert len(losses) == 30 and losses[-6:].mean() < 0.8 * losses[:6].mean(), losses
     assert (tmp_path / 'iter_30.pth').exists()
+    # Stock resume through the checked, weights-only loader: optimizer, schedulers and message hub.
+    longer = use_data(Config.fromfile(str(DEMO)), det_data, tmp_path, max_iters=32)
+    longer.param_scheduler, longer.train_dataloader.batch_size = cfg.param_scheduler, 2
+    longer.train_dataloader.dataset.pipeline[2].scale = (192, 192)
+    longer.resume = True
+    resumed = Runner.from_cfg(longer)
+    resumed.train()
+    assert resumed.iter == 32 and resumed.optim_wrapper.optimizer.state_dict()['state']
+    assert len(resumed.message_hub.get_scalar('train/loss').data[0]) == 32
 
 
 def test_mask_rcnn_trains_a_few_iterations_from_scratch(det_data, tmp_path):
