@@ -51,7 +51,7 @@ from hrnet_mm.deploy import switch_to_deploy, to_channels_last
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO
 
-# Input (H, W), peers and batch sizes of each task, as the issue asks: seg 512x512, pose 256x192,
+# Input (H, W), peers and batch sizes of each task: seg 512x512, pose 256x192,
 # det 800x1344 at batch 1 only (``batch`` overrides ``--batches``).
 TASKS = {
     'seg': dict(size=(512, 512), peers=('mmseg', 'timm'), train_batch=2),
@@ -328,7 +328,7 @@ def bench_pair(task: str, arch: str, peer: str, args: argparse.Namespace, log: C
 
 
 def check_targets(rows: List[dict], memory: List[dict], ref: Dict[str, float]) -> List[dict]:
-    """The issue's targets, evaluated on W18 seg 2x3x512x512 vs mmseg where that was measured."""
+    """The CPU targets of docs/benchmarks.md, on W18 seg 2x3x512x512 vs mmseg where that was measured."""
     def find(phase: str, mode: str, batch: int = 2) -> Optional[dict]:
         return next((r for r in rows if (r['task'], r['arch'], r['peer'], r['phase'], r['batch'], r['mode'])
                      == ('seg', 'w18', 'mmseg', phase, batch, mode)), None)

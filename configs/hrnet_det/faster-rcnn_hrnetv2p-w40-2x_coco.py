@@ -1,8 +1,8 @@
-_base_ = 'mmdet::hrnet/faster-rcnn_hrnetv2p-w40_2x_coco.py'
-custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
-# Same detector as the stock config: backbone -> hrnet_mm.HRNet, HRFPN -> hrnet_mm.HRNetV2pNeck (V2p).
-# norm_eval=True (frozen BN statistics) suits the ImageNet init; set it False to train from scratch.
-model = dict(
-    backbone=dict(_delete_=True, type='hrnet_mm.HRNet', arch='w40', norm_eval=True,
-                  init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://msra/hrnetv2_w40')),
-    neck=dict(_delete_=True, type='hrnet_mm.HRNetV2pNeck', in_channels=[40, 80, 160, 320], out_channels=256))
+_base_ = './faster-rcnn_hrnetv2p-w40-1x_coco.py'
+# The 1x detector on the stock 2x schedule: 24 epochs, steps at 16 and 22.
+max_epochs = 24
+train_cfg = dict(max_epochs=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[16, 22], gamma=0.1),
+]

@@ -17,7 +17,7 @@ def build(cfg: Config):
     return build_model(cfg)[0]
 
 
-def test_every_detector_of_the_issue_has_a_config():
+def test_every_detector_of_the_paper_table_has_a_config():
     names = ' '.join(p.name for p in CONFIGS)
     for arch in ('w18', 'w32', 'w40', 'w48'):
         for sched in ('1x', '2x'):
@@ -37,6 +37,10 @@ def test_2x_configs_are_the_1x_model_on_24_epochs(path):
     one_x = Config.fromfile(str(path).replace('-2x_', '-1x_'))
     assert cfg.model.to_dict() == one_x.model.to_dict()
     assert cfg.train_cfg.max_epochs == 24 and one_x.train_cfg.max_epochs == 12
+    assert cfg.param_scheduler[1].milestones == [16, 22]
+    import mmdet
+    stock = Config.fromfile(str(Path(mmdet.__file__).parent / '.mim/configs/hrnet/faster-rcnn_hrnetv2p-w18-2x_coco.py'))
+    assert cfg.param_scheduler == stock.param_scheduler
 
 
 @pytest.mark.parametrize('path', BUILT, ids=[p.stem for p in BUILT])

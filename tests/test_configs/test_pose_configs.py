@@ -19,7 +19,7 @@ def _config(prefix: str) -> Path:
     return next(p for p in CONFIGS if p.name.startswith(prefix))
 
 
-def test_every_pose_setting_of_the_issue_has_a_config():
+def test_every_pose_setting_has_a_config():
     names = ' '.join(p.name for p in CONFIGS)
     for part in ('w32_4xb32-210e_coco-256x192', 'w32_4xb32-210e_coco-384x288', 'w48_4xb32-210e_coco-256x192',
                  'w48_4xb32-210e_coco-384x288', 'w32_8xb64-210e_mpii-256x256', 'w48_8xb64-210e_mpii-256x256',

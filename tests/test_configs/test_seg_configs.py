@@ -10,7 +10,7 @@ from hrnet_mm.apis import build_model
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_seg').glob('*.py'))
 
 
-def test_every_task_of_the_issue_has_a_config():
+def test_every_segmentation_task_has_a_config():
     names = ' '.join(p.name for p in CONFIGS)
     for part in ('fcn_hrnetv2-w18s_', 'fcn_hrnetv2-w18_', 'fcn_hrnetv2-w48_', 'w48_4xb3-120k', 'w40_',
                  'ocrnet_hrnetv2-w18_', 'ocrnet_hrnetv2-w48_', 'pascal-context-480', 'pascal-context-59',
