@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast demo demo-seg demo-pose demo-det bench lint complexity clean
+.PHONY: setup test test-fast demo demo-seg demo-pose demo-det bench lint typecheck check complexity clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -32,6 +32,12 @@ complexity: setup
 
 lint: setup
 	.venv/bin/ruff check hrnet_mm tests tools configs
+
+typecheck: setup
+	$(PY) -m mypy
+
+# What CI runs after the tests.
+check: lint typecheck
 
 clean:
 	rm -rf work_dirs data .pytest_cache

@@ -15,7 +15,7 @@ EXTRAS = {
     'det': ['mmdet>=3.3.0,<3.4'],
     # mmpose itself is installed --no-deps (its chumpy dependency does not build); see README.
     'pose': ['json_tricks', 'munkres', 'xtcocotools>=1.12', 'scipy'],
-    'dev': ['pytest', 'pytest-xdist', 'ruff', 'timm', 'onnx', 'onnxruntime', 'tensorboard'],
+    'dev': ['pytest', 'pytest-xdist', 'ruff', 'mypy', 'timm', 'onnx', 'onnxruntime', 'tensorboard'],
 }
 EXTRAS['all'] = sorted({req for key in ('seg', 'det', 'pose') for req in EXTRAS[key]})
 

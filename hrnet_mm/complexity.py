@@ -6,11 +6,11 @@ resizes and divides by 1e9, so it reads about 7% higher for the same model.
 """
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModel
-from torch import nn
+from torch import Tensor, nn
 
 from .models import HRNet
 from .models.necks import concat_to_highest
@@ -38,10 +38,12 @@ def count_gflops(model: nn.Module, input_shape: Sequence[int]) -> float:
 
     def hook(module: nn.Module, inputs, output) -> None:
         nonlocal total
+        weight = module.weight
+        assert isinstance(weight, Tensor)
         if isinstance(module, nn.Conv2d):
-            total += module.weight.numel() * output.shape[-2] * output.shape[-1]
+            total += weight.numel() * output.shape[-2] * output.shape[-1]
         else:
-            total += module.weight.numel() * output[..., 0].numel() // output.shape[0]
+            total += weight.numel() * output[..., 0].numel() // output.shape[0]
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     was_training = model.training
@@ -93,8 +95,9 @@ class SegReference(nn.Module):
 
 def measure(task: str, arch: str, input_hw: Tuple[int, int], num_outputs: int) -> Tuple[float, float]:
     """(params in millions, paper GFLOPs) of the paper's model for ``task`` in {'backbone', 'pose', 'seg'}."""
-    builders = {'pose': lambda: PoseReference(arch, num_outputs), 'seg': lambda: SegReference(arch, num_outputs),
-                'backbone': lambda: HRNet(arch=arch)}
+    builders: Dict[str, Callable[[], nn.Module]] = {
+        'pose': lambda: PoseReference(arch, num_outputs), 'seg': lambda: SegReference(arch, num_outputs),
+        'backbone': lambda: HRNet(arch=arch)}
     if task not in builders:
         raise ValueError(f'task must be one of {sorted(builders)}, got {task!r}')
     with torch.device('meta'):

@@ -18,7 +18,7 @@ import re
 from typing import Iterator, List, Tuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
@@ -77,7 +77,9 @@ def fold_bn_into_conv(conv: nn.Module, bn: _BatchNorm) -> None:
     beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
     scale = gamma / torch.sqrt(var + bn.eps)
     bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(var)
-    dtype, requires_grad = conv.weight.dtype, conv.weight.requires_grad
+    current = conv.weight
+    assert isinstance(current, Tensor)
+    dtype, requires_grad = current.dtype, current.requires_grad
     # New Parameters (not in-place writes): tensors shared with a loaded state dict stay untouched.
     conv.weight = nn.Parameter((weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))).to(dtype),
                                requires_grad=requires_grad)
@@ -105,14 +107,18 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     for parent in model.modules():
         finder = _sequential_pairs if isinstance(parent, nn.Sequential) else _named_pairs
         for conv_name, bn_name in finder(parent):
-            if _foldable(parent._modules[conv_name], parent._modules[bn_name]):
+            conv, bn = parent._modules[conv_name], parent._modules[bn_name]
+            if conv is not None and bn is not None and _foldable(conv, bn):
                 pairs.append((parent, conv_name, bn_name))
     # Collected first, rewritten after: no module tree changes while it is being walked.
     for parent, conv_name, bn_name in pairs:
-        fold_bn_into_conv(parent._modules[conv_name], parent._modules[bn_name])
+        conv, bn = parent._modules[conv_name], parent._modules[bn_name]
+        assert conv is not None and isinstance(bn, _BatchNorm)
+        fold_bn_into_conv(conv, bn)
         parent._modules[bn_name] = nn.Identity()
         if getattr(parent, 'efficient_conv_bn_eval_forward', None) is not None:
-            parent.efficient_conv_bn_eval_forward = None  # mmcv's conv+BN fast path needs a real BN
+            # mmcv's conv+BN fast path needs a real BN
+            parent.efficient_conv_bn_eval_forward = None  # type: ignore[assignment]
     return model
 
 

@@ -16,7 +16,7 @@ of the config), shape (N, 3, H, W). Export uses PyTorch's TorchScript-based expo
 """
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +51,8 @@ class ExportWrapper(nn.Module):
     Shapes:
         x: (N, 3, H, W) preprocessed image -> tuple of output tensors (see the module docstring).
     """
+
+    model: Any  # an OpenMMLab model: extract_feat / mode='tensor' are not on nn.Module
 
     def __init__(self, model: nn.Module, library: Library):
         super().__init__()

@@ -19,6 +19,12 @@ def _state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:
                        if isinstance(v, torch.Tensor))
 
 
+def _group_of(key: str) -> str:
+    """What a checkpoint key belongs to, for logs: ``stage4.0.fuse_layers.1`` or its top-level module."""
+    match = re.match(r'.*?fuse_layers\.\d+', key)
+    return match.group(0) if match else key.split('.')[0]
+
+
 def checkpoint_width(state_dict: Dict[str, torch.Tensor]) -> Optional[int]:
     """Width C an HRNet state dict was made for, read from its highest-resolution stage-4 branch."""
     for key, value in state_dict.items():
@@ -69,7 +75,7 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
         raise ConfigError(f'{filename} lacks {len(missing)} keys of the model, e.g. {missing[:5]}; '
                          "if the backbone sits under a prefix, set init_cfg=dict(type='Pretrained', "
                          "checkpoint=..., prefix='backbone.')")
-    ignored = sorted({re.match(r'(.*?fuse_layers\.\d+|[^.]+)', k).group(1) for k in state if k not in own})
+    ignored = sorted({_group_of(k) for k in state if k not in own})
     model.load_state_dict(state, strict=False)
     print_log(f'loaded {filename} into {type(model).__name__}: {len(own) - len(missing)} tensors; '
               f'ignored checkpoint entries under {ignored or "nothing"}', logger='current')

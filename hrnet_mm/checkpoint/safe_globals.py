@@ -13,6 +13,7 @@ reconstructor registered under the name the pickle uses (torch looks globals up 
 - ``mmengine.logging.history_buffer.HistoryBuffer`` -> :class:`CheckedHistoryBuffer`, which checks
   the restored state before it becomes a plain ``HistoryBuffer``.
 """
+import importlib
 import pickle
 from typing import Any, Callable, Dict, List, Tuple, Union
 
@@ -74,7 +75,7 @@ class CheckedHistoryBuffer(HistoryBuffer):
 
 def _numpy_globals() -> List[SafeGlobal]:
     """numpy's array / scalar / dtype reconstruction, under numpy 1 and numpy 2 module names."""
-    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    multiarray = importlib.import_module('numpy._core.multiarray' if hasattr(np, '_core') else 'numpy.core.multiarray')
     found: List[SafeGlobal] = [np.ndarray, np.dtype]
     for package in ('numpy.core', 'numpy._core'):  # files saved under either numpy major version
         found += [(multiarray._reconstruct, f'{package}.multiarray._reconstruct'),

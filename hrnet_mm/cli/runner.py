@@ -23,8 +23,8 @@ TENSORBOARD_BACKEND = dict(type='TensorboardVisBackend')
 def tool_path(library: str, tool: str) -> Path:
     """Path of ``tools/<tool>.py`` shipped inside an installed OpenMMLab wheel."""
     package = importlib.import_module(library)
-    path = Path(package.__file__).parent / '.mim' / 'tools' / f'{tool}.py'
-    if not path.exists():
+    path = Path(package.__file__ or '').parent / '.mim' / 'tools' / f'{tool}.py'
+    if not path.is_file():
         raise FileNotFoundError(f'{library} ships no {path}; install {library} from a wheel, not a bare source tree')
     return path
 

@@ -114,7 +114,7 @@ def parse_arch(arch: Union[str, dict, None] = None, extra: Optional[dict] = None
 
 UPSAMPLE_MODES = ('nearest', 'bilinear', 'bicubic', 'nearest-exact')
 # What each library's own HRNet does when its configs give only the legacy ``extra``.
-LEGACY_DEFAULTS = {
+LEGACY_DEFAULTS: Dict[str, dict] = {
     'mmseg': dict(upsample_cfg=dict(mode='bilinear', align_corners=False)),  # mmseg resizes bilinearly
     'mmpose': dict(multiscale_output=False),  # mmpose's HRNet fuses into the highest resolution only
 }
@@ -162,7 +162,7 @@ def resolve_hrnet_settings(arch: Union[str, dict, None], extra: Optional[dict], 
         from mmengine.registry import DefaultScope
         current = DefaultScope.get_current_instance()
         scope = current.scope_name if current is not None else None
-    defaults = LEGACY_DEFAULTS.get(scope, {}) if legacy is not None else {}
+    defaults = LEGACY_DEFAULTS.get(scope or '', {}) if legacy is not None else {}
     if upsample_cfg is None:
         upsample_cfg = dict(legacy['upsample']) if legacy and 'upsample' in legacy else defaults.get('upsample_cfg')
     if multiscale_output is None:

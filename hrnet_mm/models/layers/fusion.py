@@ -32,7 +32,7 @@ def _scope_upsample_cfg() -> Optional[dict]:
 
     from hrnet_mm.models.backbones.hrnet_archs import LEGACY_DEFAULTS
     current = DefaultScope.get_current_instance()
-    return LEGACY_DEFAULTS.get(current.scope_name if current else None, {}).get('upsample_cfg')
+    return LEGACY_DEFAULTS.get(current.scope_name if current else '', {}).get('upsample_cfg')
 
 
 class IdentityPath(nn.Module):
@@ -129,7 +129,7 @@ class MultiResolutionFusion(nn.ModuleList):
             raise ConfigError(f'num_outputs must be in [1, {len(in_channels)}], got {num_outputs}')
         targets = []
         for i in range(num_outputs):
-            paths = []
+            paths: List[nn.Module] = []
             for j, channels in enumerate(in_channels):
                 if j > i:
                     paths.append(UpsamplePath(channels, in_channels[i], conv_cfg, norm_cfg, **upsample_cfg))
@@ -197,9 +197,10 @@ class HRModule(nn.Module):
         if isinstance(in_channels, int) and not isinstance(in_channels, bool):
             # The stock positional order: (num_branches, blocks, num_blocks, in_channels, num_channels,
             # multiscale_output, with_cp, conv_cfg, norm_cfg).
+            stock: tuple = (in_channels, num_channels, num_blocks, block, multiscale_output, with_cp, conv_cfg,
+                            norm_cfg, upsample_cfg, None)
             (num_branches, blocks, num_blocks, in_channels, num_channels, multiscale_output, with_cp, conv_cfg,
-             norm_cfg, upsample_cfg) = (in_channels, num_channels, num_blocks, block, multiscale_output, with_cp,
-                                        conv_cfg, norm_cfg, upsample_cfg, None)
+             norm_cfg, upsample_cfg) = stock
         if blocks is not None:
             block = _block_type(blocks)
         if num_branches is not None or blocks is not None:  # stock signature: its library's fusion resize
@@ -216,10 +217,10 @@ class HRModule(nn.Module):
         self.branches = nn.ModuleList(
             make_res_layer(block, cin, width, n, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
             for cin, width, n in zip(in_channels, num_channels, num_blocks))
-        self.out_channels = [branch[-1].conv1.out_channels * type(branch[-1]).expansion
-                             for branch in self.branches]
+        self.out_channels = [width * BLOCKS[block].expansion for width in num_channels]
         self.multiscale_output = multiscale_output
         self.num_branches = len(self.branches)
+        self.fuse_layers: nn.Module
         if self.num_branches > 1:
             self.fuse_layers = MultiResolutionFusion(
                 self.out_channels, None if multiscale_output else 1, conv_cfg, norm_cfg, upsample_cfg)

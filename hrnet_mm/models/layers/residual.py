@@ -4,7 +4,7 @@ Attribute names (conv1, bn1, ..., downsample.0/1) follow the official MSRA / Ope
 that their checkpoints load unchanged. As in mmcv / mmseg / mmpose, a norm layer is named by its
 type (``bn1`` for BN and SyncBN, ``gn1`` for GN, ...) and reached as ``norm1`` whatever its type.
 """
-from typing import Optional
+from typing import Dict, Optional, Type
 
 import torch
 import torch.utils.checkpoint as cp
@@ -16,7 +16,7 @@ def _norm(norm_cfg: dict, channels: int) -> nn.Module:
     return build_norm_layer(norm_cfg, channels)[1]
 
 
-class NamedNorms:
+class NamedNorms(nn.Module):
     """``norm<k>`` properties for norm layers registered under their type's name (``bn<k>``, ``gn<k>``).
 
     ``forward`` calls ``_norm<k>``: TorchScript resolves ``hasattr`` on a module while compiling, so
@@ -24,6 +24,9 @@ class NamedNorms:
     """
 
     __jit_unused_properties__ = ['norm1', 'norm2', 'norm3']
+    norm1_name: str
+    norm2_name: str
+    norm3_name: str
 
     def _add_norm(self, k: int, norm_cfg: dict, channels: int) -> None:
         name, layer = build_norm_layer(norm_cfg, channels, postfix=k)
@@ -72,9 +75,11 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int, conv_c
         _norm(norm_cfg, out_channels))
 
 
-class _ResidualUnit(NamedNorms, nn.Module):
+class _ResidualUnit(NamedNorms):
     """Shared forward: ``relu(residual(x) + shortcut(x))``, optionally recomputed in backward."""
 
+    expansion: int
+    last_norm: str
     with_cp: bool
 
     def _residual(self, x: Tensor) -> Tensor:
@@ -163,7 +168,7 @@ class Bottleneck(_ResidualUnit):
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 
-BLOCKS = {'BASIC': BasicBlock, 'BOTTLENECK': Bottleneck}
+BLOCKS: Dict[str, Type[_ResidualUnit]] = {'BASIC': BasicBlock, 'BOTTLENECK': Bottleneck}
 
 
 def make_res_layer(block: str, in_channels: int, planes: int, num_blocks: int, stride: int = 1,
