@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tools'))  # the data generators live in tools/
@@ -26,3 +27,16 @@ def det_data(tmp_path_factory) -> Path:
     """A small synthetic COCO-instances dataset (boxes and polygons) shared by the detection tests."""
     from make_det_data import generate
     return generate(str(tmp_path_factory.mktemp('det_data')), train=24, val=8, seed=0)
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'cuda: needs a CUDA device (skipped, with the reason shown, without one)')
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA device; this host has none (run the suite on a GPU host)')
+    for item in items:
+        if 'cuda' in item.keywords:
+            item.add_marker(skip)

@@ -27,6 +27,9 @@ Usage:
     python tools/benchmark.py                 # W18, seg 512x512 vs mmseg: a few minutes on 2 CPU cores
     python tools/benchmark.py --full          # w18-small-v2/w18/w32/w48 x seg/pose/det x every peer (hours on CPU)
     python tools/benchmark.py --device cuda --amp --compile --full
+    python tools/benchmark.py --device cuda --amp-dtype float16 --batch 2 --size 512 1024 --configs \\
+        ours=configs/hrnet_seg/fcn_hrnetv2-w18_4xb2-40k_cityscapes-512x1024_cuda-graph-amp.py \\
+        stock=mmseg::hrnet/fcn_hr18_4xb2-40k_cityscapes-512x1024.py   # whole iterations, see --configs
 """
 import argparse
 import contextlib
@@ -448,6 +451,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--out-dir', default='work_dirs/benchmark')
     p.add_argument('--plot', action='store_true', help='also write speedups.png (matplotlib)')
     p.add_argument('--memory-child', help=argparse.SUPPRESS)
+    iters = p.add_argument_group('whole iterations of real configs (--configs): train_step and test_step')
+    iters.add_argument('--configs', nargs='+', metavar='LABEL=CONFIG',
+                       help='e.g. ours=configs/hrnet_seg/X.py stock=mmseg::hrnet/Y.py; the last is the reference')
+    iters.add_argument('--batch', type=int, default=2, help='images per iteration (default 2)')
+    iters.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'), help="default: the first config's size")
+    iters.add_argument('--amp-dtype', choices=('float16', 'bfloat16'),
+                       help='AmpOptimWrapper with this dtype for every config (default: OptimWrapper, fp32)')
+    iters.add_argument('--iters', type=int, default=10, help='timed iterations per config and phase (default 10)')
     args = p.parse_args(argv)
     args.train_modes = ('plain',)
     if args.full:
@@ -473,6 +484,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     def log(text: str) -> None:
         print(text, flush=True)
 
+    if args.configs:
+        return iterations_main(args)
     started = time.time()
     load_before = os.getloadavg()[0]
     if args.device == 'cpu' and load_before > 0.5 and torch.get_num_threads() > 1:
@@ -519,6 +532,30 @@ def main(argv: Optional[List[str]] = None) -> int:
         plot(result, out / 'speedups.png')
     print('\n' + text)
     log(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.md'} in {time.time() - started:.0f} s")
+    return 0
+
+
+def iterations_main(args: argparse.Namespace) -> int:
+    """``--configs``: ms per training iteration / inference, images/s and peak memory, side by side."""
+    from hrnet_mm.apis.step_benchmark import compare_configs
+    configs = dict(item.split('=', 1) for item in args.configs)
+    rows = compare_configs(configs, args.batch, tuple(args.size) if args.size else None, args.device,
+                           args.amp_dtype, iters=args.iters, warmup=max(args.warmup, 3))
+    device_name = torch.cuda.get_device_name() if args.device.startswith('cuda') else cpu_name()
+    reference = list(configs)[-1]
+    lines = [f"Device: {device_name}; batch {args.batch}; {args.amp_dtype or 'fp32'}; speedup vs {reference}, "
+             'same process, taking turns', '',
+             '| config | phase | ms/iter (IQR) | images/s | peak memory (MiB) | speedup |', '|---|---|---|---|---|---|']
+    for r in rows:
+        peak = f"{r['peak_mem_mib']:.0f}" if r['peak_mem_mib'] is not None else '-'
+        lines.append(f"| {r['label']} | {r['phase']} | {r['ms']:.1f} ({r['ms_iqr']:.1f}) | {r['images_per_s']:.1f} | "
+                     f"{peak} | {r['speedup']:.2f}x |")
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = dict(device_name=device_name, configs=configs, rows=rows)
+    (out / 'iterations.json').write_text(json.dumps(result, indent=1))
+    (out / 'iterations.md').write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
     return 0
 
 

@@ -9,7 +9,7 @@ from .libraries import Library, library_of
 
 
 def load_config(config: Union[str, Path, Any]):
-    """An mmengine ``Config`` from a path (a loaded config is returned as is).
+    """An mmengine ``Config`` from a path or ``pkg::relative/path.py`` (a loaded config is returned as is).
 
     Raises:
         ConfigError: The file does not exist or mmengine cannot parse it (one line, naming the file).
@@ -17,6 +17,13 @@ def load_config(config: Union[str, Path, Any]):
     from mmengine.config import Config
     if not isinstance(config, (str, Path)):
         return config
+    if '::' in str(config):  # a config shipped in an installed package: mmseg::hrnet/...
+        package, _, relative = str(config).partition('::')
+        try:
+            root = Path(importlib.import_module(package).__file__ or '').parent
+        except ImportError:
+            raise ConfigError(f'config {config}: package {package!r} is not installed') from None
+        config = root / '.mim' / 'configs' / relative
     if not Path(config).is_file():
         raise ConfigError(f'config {config} does not exist')
     try:

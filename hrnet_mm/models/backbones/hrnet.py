@@ -90,6 +90,10 @@ class HRNet(NamedNorms, BaseModule):
             Default: ``dict(mode='nearest')`` (official pose/classification code, mmpose, mmdet);
             mmseg's HRNet uses ``dict(mode='bilinear', align_corners=False)`` (the default for a
             legacy dict under mmseg's scope).
+        cuda_graph (bool | dict): On CUDA inputs, replay CUDA-graph recordings of the forward and
+            backward instead of launching every kernel (:class:`~hrnet_mm.models.backbones.cuda_graph.
+            CudaGraphRunner`; same outputs, gradients and BN statistics as eager). True, or a dict of
+            its ``max_graphs`` / ``min_calls`` / ``warmup``. CPU inputs always run eagerly. Default: False.
         channels_last (bool): Keep conv weights and activations channels-last (NHWC) inside the
             network: inputs are converted on entry, outputs back to contiguous NCHW on exit, because
             some heads' custom ops read raw NCHW memory (mmcv's CPU roi_align returns wrong values
@@ -133,6 +137,7 @@ class HRNet(NamedNorms, BaseModule):
                  out_indices: Optional[Sequence[int]] = None,
                  upsample_cfg: Optional[dict] = None,
                  channels_last: bool = True,
+                 cuda_graph: Union[bool, dict] = False,
                  pretrained: Optional[str] = None,
                  init_cfg: Union[dict, List[dict], None] = None):
         if pretrained is not None:
@@ -152,6 +157,7 @@ class HRNet(NamedNorms, BaseModule):
         if norm_cfg is not None and not (isinstance(norm_cfg, dict) and 'type' in norm_cfg):
             raise ConfigError(f"norm_cfg must be a dict with a 'type' such as dict(type='BN'), got {norm_cfg!r}")
         self.in_channels = in_channels
+        self.cuda_graph = self._check_cuda_graph(cuda_graph, with_cp)
         self.norm_cfg = dict(type='BN') if norm_cfg is None else dict(norm_cfg)
         self.conv_cfg = conv_cfg
         self.norm_eval = norm_eval
@@ -213,6 +219,23 @@ class HRNet(NamedNorms, BaseModule):
         return Bottleneck.expansion if block == 'BOTTLENECK' else BasicBlock.expansion
 
     @staticmethod
+    def _check_cuda_graph(cuda_graph: Union[bool, dict], with_cp: bool) -> Optional[dict]:
+        if isinstance(cuda_graph, dict):
+            unknown = set(cuda_graph) - {'max_graphs', 'min_calls', 'warmup'}
+            if unknown:
+                raise ConfigError(f'cuda_graph takes max_graphs, min_calls and warmup, got {sorted(unknown)}')
+            settings: Optional[dict] = dict(cuda_graph)
+        elif isinstance(cuda_graph, bool):
+            settings = {} if cuda_graph else None
+        else:
+            raise ConfigError(f'cuda_graph must be a bool or a dict of max_graphs / min_calls / warmup, '
+                              f'got {cuda_graph!r}')
+        if settings is not None and with_cp:
+            raise ConfigError('cuda_graph and with_cp exclude each other: activation checkpointing recomputes '
+                              'the forward inside backward, which a recording cannot replay')
+        return settings
+
+    @staticmethod
     def _check_init_cfg(init_cfg) -> None:
         cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
         for cfg in cfgs:
@@ -225,6 +248,28 @@ class HRNet(NamedNorms, BaseModule):
         variable-length tuples)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ConfigError(f'HRNet expects input of shape (N, {self.in_channels}, H, W), got {list(x.shape)}')
+        if torch.jit.is_scripting():
+            return self.forward_branches(x)
+        if self.cuda_graph is not None and x.is_cuda:
+            return self._graph_runner()(x)
+        return tuple(self.forward_branches(x))
+
+    @torch.jit.unused
+    def _graph_runner(self):
+        runner = self.__dict__.get('_cuda_graph_runner')
+        if runner is None:
+            from .cuda_graph import CudaGraphRunner
+            runner = CudaGraphRunner(self, self.forward_branches, **self.cuda_graph)
+            self.__dict__['_cuda_graph_runner'] = runner
+        return runner
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop('_cuda_graph_runner', None)  # recordings hold CUDA graphs: copies record their own
+        return state
+
+    def forward_branches(self, x: Tensor) -> List[Tensor]:
+        """The network: (N, C_in, H, W) -> the ``out_indices`` branches, contiguous NCHW."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.relu(self._norm1(self.conv1(x)))
@@ -238,10 +283,7 @@ class HRNet(NamedNorms, BaseModule):
         xs = self.transition3(xs)
         for module in self.stage4:
             xs = module(xs)
-        outs = [xs[i].contiguous() if self.channels_last else xs[i] for i in self.out_indices]
-        if torch.jit.is_scripting():
-            return outs
-        return tuple(outs)
+        return [xs[i].contiguous() if self.channels_last else xs[i] for i in self.out_indices]
 
     # ----------------------------------------------------------------- training-mode helpers
     def _stage_modules(self, k: int) -> List[nn.Module]:

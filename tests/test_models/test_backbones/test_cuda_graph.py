@@ -1,0 +1,211 @@
+"""CUDA-graph replay (``HRNet(cuda_graph=True)``): eager results, bounded recordings, eager on CPU."""
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from hrnet_mm.errors import ConfigError
+from hrnet_mm.models import HRNet
+from hrnet_mm.models.backbones.cuda_graph import CudaGraphRunner
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _randomize(model: nn.Module, seed: int = 0) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+
+
+def _pair(**kwargs):
+    torch.manual_seed(0)
+    eager = HRNet(arch='w18-small-v1', **kwargs)
+    _randomize(eager)
+    graphed = copy.deepcopy(eager)
+    graphed.cuda_graph = {'min_calls': 1, 'max_graphs': 2, 'warmup': 1}
+    return eager, graphed
+
+
+def test_cpu_inputs_run_eagerly_with_the_same_results():
+    eager, graphed = _pair()
+    x = torch.rand(2, 3, 64, 64)
+    for a, b in zip(eager.train()(x), graphed.train()(x)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert '_cuda_graph_runner' not in graphed.__dict__  # no runner is made for CPU inputs
+
+
+@pytest.mark.parametrize('value, message', [
+    ('yes', 'cuda_graph must be a bool or a dict'),
+    (dict(max_graph=2), 'cuda_graph takes max_graphs, min_calls and warmup'),
+])
+def test_bad_cuda_graph_settings_are_named(value, message):
+    with pytest.raises(ConfigError, match=message):
+        HRNet(arch='w18-small-v1', cuda_graph=value)
+
+
+def test_cuda_graph_and_activation_checkpointing_exclude_each_other():
+    with pytest.raises(ConfigError, match='exclude each other'):
+        HRNet(arch='w18-small-v1', cuda_graph=True, with_cp=True)
+
+
+def test_runner_settings_are_checked():
+    with pytest.raises(ConfigError, match='max_graphs must be an int >= 1'):
+        CudaGraphRunner(nn.Identity(), body=lambda x: [x], max_graphs=0)
+
+
+def test_a_model_with_a_runner_deep_copies_and_pickles(tmp_path):
+    model = HRNet(arch='w18-small-v1', cuda_graph=True)
+    model._graph_runner()  # as after a CUDA forward
+    assert '_cuda_graph_runner' in model.__dict__
+    clone = copy.deepcopy(model)
+    assert '_cuda_graph_runner' not in clone.__dict__
+    torch.save(model, tmp_path / 'm.pt')  # whole-module save (EMA hooks and users do it)
+
+
+# ----------------------------------------------------------------- on a GPU
+def _step(model, x, target_seed=0):
+    outs = model(x)
+    gen = torch.Generator(device=x.device).manual_seed(target_seed)
+    loss = sum((o.float() * torch.rand(o.shape, generator=gen, device=x.device)).sum() for o in outs)
+    loss.backward()
+    return [o.detach().float() for o in outs]
+
+
+def _grads(model):
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('kwargs', [{}, dict(norm_eval=True), dict(frozen_stages=1)], ids=['plain', 'norm_eval',
+                                                                                          'frozen'])
+def test_training_steps_equal_eager_outputs_grads_and_bn_statistics(kwargs, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
+    eager, graphed = (m.cuda().train() for m in _pair(**kwargs))
+    for step in range(3):  # recorded at the first, replayed after
+        x = torch.rand(2, 3, 96, 128, device='cuda', generator=torch.Generator('cuda').manual_seed(step))
+        for m in (eager, graphed):
+            m.zero_grad(set_to_none=True)
+        expected, got = _step(eager, x, step), _step(graphed, x, step)
+        for a, b in zip(expected, got):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+        eg, gg = _grads(eager), _grads(graphed)
+        assert eg.keys() == gg.keys() and eg
+        for name in eg:
+            torch.testing.assert_close(gg[name], eg[name], rtol=1e-3, atol=1e-4, msg=name)
+        for (name, a), b in zip(eager.named_buffers(), graphed.buffers()):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+    runner = graphed._graph_runner()
+    assert runner.stats['recordings'] == 1 and runner.stats['replays'] == 3
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_autocast_steps_equal_eager(dtype):
+    eager, graphed = (m.cuda().train() for m in _pair())
+    for _ in range(3):
+        x = torch.rand(2, 3, 64, 64, device='cuda')
+        with torch.autocast('cuda', dtype=dtype):  # mmengine's AmpOptimWrapper: cache enabled
+            expected, got = _step(eager, x), _step(graphed, x)
+        for a, b in zip(expected, got):
+            torch.testing.assert_close(b, a, rtol=2e-2, atol=2e-2)
+    assert graphed._graph_runner().stats['replays'] == 3
+
+
+@pytest.mark.cuda
+def test_new_shapes_are_recorded_within_the_bound_and_never_replayed_stale():
+    eager, graphed = (m.cuda().eval() for m in _pair())
+    sizes = [(64, 64), (64, 64), (96, 64), (96, 64), (128, 96), (128, 96), (64, 64)]
+    with torch.no_grad():
+        for h, w in sizes:
+            x = torch.rand(1, 3, h, w, device='cuda')
+            for a, b in zip(eager(x), graphed(x)):
+                assert a.shape == b.shape
+                torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    stats = graphed._graph_runner().stats
+    assert stats['recordings'] == 2  # max_graphs: the third shape runs eagerly
+    assert stats['eager'] == 2 and stats['replays'] == 5
+
+
+@pytest.mark.cuda
+def test_a_second_forward_before_backward_runs_eagerly():
+    _, graphed = (m.cuda().train() for m in _pair())
+    x = torch.rand(2, 3, 64, 64, device='cuda')
+    _step(graphed, x)  # recorded
+    first = graphed(x)
+    second = graphed(x)  # the recording's activations still back `first`
+    (sum(o.sum() for o in first) + sum(o.sum() for o in second)).backward()
+    assert graphed._graph_runner().stats['eager'] == 1
+
+
+@pytest.mark.cuda
+def test_train_and_eval_switches_use_separate_recordings():
+    eager, graphed = (m.cuda() for m in _pair())
+    x = torch.rand(2, 3, 64, 64, device='cuda')
+    for mode in ('train', 'eval', 'train', 'eval'):
+        for m in (eager, graphed):
+            getattr(m, mode)()
+        with torch.set_grad_enabled(mode == 'train'):
+            for a, b in zip(eager(x), graphed(x)):
+                torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    assert graphed._graph_runner().stats['recordings'] == 2
+
+
+def _segmentor(cuda_graph: bool, device: str):
+    from hrnet_mm.apis import build_model
+    from hrnet_mm.apis.build import load_config
+    cfg = load_config(str(REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'))
+    cfg.model.backbone.cuda_graph = cuda_graph
+    torch.manual_seed(0)
+    model, _, _ = build_model(cfg)
+    return model.to(device).train()
+
+
+def _seg_batch(size: int = 128):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    gen = torch.Generator().manual_seed(0)
+    images, samples = [], []
+    for _ in range(2):
+        images.append(torch.randint(0, 255, (3, size, size), generator=gen, dtype=torch.uint8))
+        sample = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 6, (1, size, size), generator=gen))
+        samples.append(sample)
+    return dict(inputs=images, data_samples=samples)
+
+
+def _train_losses(wrapper: str, device: str, steps: int = 4):
+    """Summed losses of ``steps`` mmengine train steps (SGD, gradient clipping), eager vs cuda_graph=True."""
+    from mmengine.optim import build_optim_wrapper
+    eager, graphed = _segmentor(False, device), _segmentor(True, device)
+    graphed.load_state_dict(eager.state_dict())
+    cfg = dict(type=wrapper.split('-')[0], optimizer=dict(type='SGD', lr=0.01, momentum=0.9),
+               clip_grad=dict(max_norm=1.0))
+    if '-' in wrapper:
+        cfg['dtype'] = wrapper.split('-')[1].replace('fp', 'float')
+    data = _seg_batch()
+    losses = {}
+    for name, model in (('eager', eager), ('graphed', graphed)):
+        optim = build_optim_wrapper(model, cfg)
+        losses[name] = [sum(v.item() for k, v in model.train_step(data, optim).items() if 'loss' in k)
+                        for _ in range(steps)]
+    return losses, graphed
+
+
+def test_mmengine_train_steps_on_cpu_are_eager_and_unchanged():
+    losses, graphed = _train_losses('OptimWrapper', 'cpu', steps=2)
+    assert losses['graphed'] == losses['eager'] and losses['eager'][1] != losses['eager'][0]
+    assert '_cuda_graph_runner' not in graphed.backbone.__dict__
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('wrapper', ['OptimWrapper', 'AmpOptimWrapper-fp16', 'AmpOptimWrapper-bf16'])
+def test_mmengine_train_steps_with_clipping_equal_eager(wrapper):
+    losses, graphed = _train_losses(wrapper, 'cuda')
+    tol = 1e-4 if wrapper == 'OptimWrapper' else 5e-2
+    assert losses['graphed'] == pytest.approx(losses['eager'], rel=tol), losses
+    assert graphed.backbone._graph_runner().stats['replays'] >= 3
