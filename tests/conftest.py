@@ -1,31 +1,27 @@
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / 'tools'))  # the data generators live in tools/
-
 
 @pytest.fixture(scope='session')
 def seg_data(tmp_path_factory) -> Path:
     """One small synthetic segmentation dataset (mmseg ADE-style layout) shared by the suite."""
-    from make_seg_data import generate
+    from hrnet_mm.testing.seg_data import generate
     return generate(str(tmp_path_factory.mktemp('seg_data')), train=24, val=8, size=64, seed=0)
 
 
 @pytest.fixture(scope='session')
 def pose_data(tmp_path_factory) -> Path:
     """A small synthetic COCO-keypoints dataset shared by the pose tests."""
-    from make_pose_data import generate
+    from hrnet_mm.testing.pose_data import generate
     return generate(str(tmp_path_factory.mktemp('pose_data')), train=192, val=16, seed=0)
 
 
 @pytest.fixture(scope='session')
 def det_data(tmp_path_factory) -> Path:
     """A small synthetic COCO-instances dataset (boxes and polygons) shared by the detection tests."""
-    from make_det_data import generate
+    from hrnet_mm.testing.det_data import generate
     return generate(str(tmp_path_factory.mktemp('det_data')), train=24, val=8, seed=0)
 
 

@@ -9,21 +9,11 @@ from torch import nn
 
 from hrnet_mm.deploy import count_batchnorms, fuse_conv_bn, switch_to_deploy, to_channels_last
 from hrnet_mm.models import HRNet
+from hrnet_mm.testing.twins import randomize_norms
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_SEG = REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'
 BILINEAR = dict(mode='bilinear', align_corners=False)
-
-
-def _randomize_norms(model: nn.Module, seed: int = 1) -> None:
-    """Non-trivial BN statistics and affine parameters, so that folding really changes the convs."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d) and m.track_running_stats:
-            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
 
 
 def _hrnet(arch: str = 'w18-small-v1', deploy: bool = False, **kwargs) -> HRNet:
@@ -31,7 +21,7 @@ def _hrnet(arch: str = 'w18-small-v1', deploy: bool = False, **kwargs) -> HRNet:
     torch.manual_seed(0)
     model = HRNet(arch=arch, **kwargs)
     model.init_weights()
-    _randomize_norms(model)
+    randomize_norms(model, seed=1, affine=True)
     model.eval()
     return switch_to_deploy(model) if deploy else model
 
@@ -67,7 +57,7 @@ def test_folded_mmseg_segmentor_from_the_demo_config_equals_the_eval_model():
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model)
-    _randomize_norms(model)
+    randomize_norms(model, seed=1, affine=True)
     model.eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
@@ -83,7 +73,7 @@ def test_only_conv_then_bn_pairs_with_running_statistics_are_folded():
     norm_first = ConvModule(8, 8, 3, padding=1, norm_cfg=dict(type='BN'), order=('norm', 'conv', 'act'))
     batch_stats = nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8, track_running_stats=False))
     model = nn.Sequential(conv_first, norm_first, batch_stats)
-    _randomize_norms(model)
+    randomize_norms(model, seed=1, affine=True)
     model.eval()
     x = torch.rand(2, 8, 16, 16)
     with torch.no_grad():

@@ -53,6 +53,7 @@ from hrnet_mm.complexity import count_gflops
 from hrnet_mm.deploy import switch_to_deploy, to_channels_last
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO
+from hrnet_mm.testing.twins import OURS_LIKE, randomize_norms, stock_hrnet
 
 # Input (H, W), peers and batch sizes of each task: seg 512x512, pose 256x192,
 # det 800x1344 at batch 1 only (``batch`` overrides ``--batches``).
@@ -61,14 +62,6 @@ TASKS = {
     'pose': dict(size=(256, 192), peers=('mmpose',), train_batch=8),
     'det': dict(size=(800, 1344), peers=('mmdet',), train_batch=1, batch=1),
 }
-# Our twin of each peer: the peer's low -> high resize and output layout.
-OURS_LIKE = {
-    'mmseg': dict(upsample_cfg=dict(mode='bilinear', align_corners=False)),
-    'mmpose': dict(multiscale_output=False),
-    'mmdet': dict(),
-    'timm': dict(),
-}
-TIMM_NAMES = {'w18-small-v1': 'hrnet_w18_small', 'w18-small-v2': 'hrnet_w18_small_v2'}
 EVAL_MODES = ('plain', 'deploy', 'deploy_cl')  # like for like
 OOTB_MODES = ('default', 'default_deploy')  # ours with its defaults vs the peer plain
 FULL_ARCHS = ('w18-small-v2', 'w18', 'w32', 'w48')
@@ -78,19 +71,7 @@ MALLOC_MMAP_THRESHOLD = str(64 * 1024)
 # ----------------------------------------------------------------------------- models
 def build_peer(peer: str, arch: str, with_cp: bool = False) -> nn.Module:
     """The stock HRNet of ``peer`` for a preset, built as that library's configs build it."""
-    extra = {k: dict(v) for k, v in ARCH_ZOO[arch].items()}
-    if peer == 'timm':
-        import timm
-        if with_cp:
-            raise ValueError("timm's HRNet has no with_cp")
-        return timm.create_model(TIMM_NAMES.get(arch, f"hrnet_{arch}"), features_only=True,
-                                 feature_location='', out_indices=(1, 2, 3, 4))
-    module = __import__(f'{peer}.models.backbones', fromlist=['HRNet'])
-    bn = dict(type='BN', requires_grad=True)
-    if peer == 'mmpose':
-        extra['stage4']['multiscale_output'] = False
-        return module.HRNet(extra=extra, norm_cfg=bn, with_cp=with_cp)
-    return module.HRNet(extra=extra, norm_cfg=bn, norm_eval=False, with_cp=with_cp)
+    return stock_hrnet(peer, arch, multiscale_output=OURS_LIKE[peer].get('multiscale_output', True), with_cp=with_cp)
 
 
 def build_ours(peer: str, arch: str, with_cp: bool = False, channels_last: bool = False) -> HRNet:
@@ -107,11 +88,7 @@ def seeded_pair(peer: str, arch: str, with_cp: bool = False, seed: int = 0) -> T
     torch.manual_seed(seed)
     ours = build_ours(peer, arch, with_cp)
     ours.init_weights()
-    gen = torch.Generator().manual_seed(seed + 1)
-    for m in ours.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+    randomize_norms(ours, seed + 1)
     stock = build_peer(peer, arch, with_cp)
     stock.load_state_dict(ours.state_dict(), strict=True)
     return ours, stock

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from hrnet_mm.apis import ExportWrapper, build_model, export_onnx, run_onnx
 from hrnet_mm.cli import main
+from hrnet_mm.testing.twins import randomize_norms
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
@@ -20,12 +20,7 @@ def seg_checkpoint(tmp_path_factory) -> str:
     """The demo config's model, random weights and BN statistics, saved as an mmengine checkpoint."""
     torch.manual_seed(0)
     model, _, _ = build_model(DEMO_SEG)
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+    randomize_norms(model, seed=1, affine=True)
     path = tmp_path_factory.mktemp('ckpt') / 'seg.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
     return str(path)

@@ -9,23 +9,15 @@ from torch import nn
 from hrnet_mm.errors import ConfigError
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones.cuda_graph import CudaGraphRunner
+from hrnet_mm.testing.twins import randomize_norms
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _randomize(model: nn.Module, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
 
 
 def _pair(**kwargs):
     torch.manual_seed(0)
     eager = HRNet(arch='w18-small-v1', **kwargs)
-    _randomize(eager)
+    randomize_norms(eager)
     graphed = copy.deepcopy(eager)
     graphed.cuda_graph = {'min_calls': 1, 'max_graphs': 2, 'warmup': 1}
     return eager, graphed

@@ -8,6 +8,7 @@ from hrnet_mm.errors import ConfigError
 from hrnet_mm.models import HRModule, HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO
 from hrnet_mm.registry import MODELS
+from hrnet_mm.testing.twins import randomize_norms
 
 
 def _extra(arch='w18-small-v1', **stage4):
@@ -19,12 +20,9 @@ def _extra(arch='w18-small-v1', **stage4):
 def _randomize(model: nn.Module, seed: int = 1) -> None:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in model.parameters():
+        for p in model.parameters():  # GN layers too: every weight differs from its init
             p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+    randomize_norms(model, seed)
 
 
 def _same_outputs(stock: nn.Module, ours: nn.Module, size=(1, 3, 96, 128)):

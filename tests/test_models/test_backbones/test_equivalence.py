@@ -1,32 +1,13 @@
 """Our HRNet equals the HRNets inside mmseg, mmpose and mmdet, weight for weight (oracle tests)."""
 import pytest
 import torch
-from torch import nn
 
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO
+from hrnet_mm.testing.twins import randomize_norms, stock_hrnet
 
 # (library, our upsample_cfg): mmseg fuses low->high bilinearly, mmpose and mmdet with nearest.
 LIBRARIES = {'mmseg': dict(mode='bilinear', align_corners=False), 'mmpose': None, 'mmdet': None}
-
-
-def _stock_hrnet(library: str, arch: str, multiscale_output: bool):
-    module = __import__(f'{library}.models.backbones', fromlist=['HRNet'])
-    extra = {k: dict(v) for k, v in ARCH_ZOO[arch].items()}
-    if library == 'mmpose':
-        extra['stage4']['multiscale_output'] = multiscale_output
-        return module.HRNet(extra=extra)
-    return module.HRNet(extra=extra, multiscale_output=multiscale_output)
-
-
-def _randomize_norms(model: nn.Module, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) * 0.2 - 0.1)
 
 
 @pytest.mark.parametrize('channels_last', [True, False], ids=['nhwc', 'nchw'])
@@ -35,9 +16,9 @@ def _randomize_norms(model: nn.Module, seed: int) -> None:
 def test_outputs_equal_the_stock_hrnet_with_its_weights(library, arch, channels_last):
     torch.manual_seed(0)
     multiscale_output = not (library == 'mmpose' and arch == 'w32')  # the pose layout too
-    stock = _stock_hrnet(library, arch, multiscale_output)
+    stock = stock_hrnet(library, arch, multiscale_output)
     stock.init_weights()
-    _randomize_norms(stock, seed=1)
+    randomize_norms(stock, seed=1, affine=True)
     stock.eval()
     ours = HRNet(arch=arch, upsample_cfg=LIBRARIES[library], multiscale_output=multiscale_output,
                  channels_last=channels_last)
@@ -75,7 +56,7 @@ def test_timm_imagenet_checkpoint_loads_through_init_cfg_and_matches(tmp_path, t
     import timm  # a dev requirement, installed by `make test`
     torch.manual_seed(0)
     classifier = timm.create_model(timm_name, pretrained=False).eval()
-    _randomize_norms(classifier, seed=2)
+    randomize_norms(classifier, seed=2, affine=True)
     path = tmp_path / f'{timm_name}.pth'
     torch.save(classifier.state_dict(), path)  # incre_modules, final_layer, classifier ride along
     ours = HRNet(arch=arch, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
