@@ -75,8 +75,9 @@ class HRNet(NamedNorms, BaseModule):
         in_channels (int): Image channels. Default: 3.
         conv_cfg (dict, optional): Conv layer config. Default: None.
         norm_cfg (dict): Norm config (BN, SyncBN, GN, ...). Default: ``dict(type='BN')``.
-        norm_eval (bool): Keep norm layers in eval mode while training (frozen statistics).
-            Default: False.
+        norm_eval (bool, optional): Keep norm layers in eval mode while training (frozen
+            statistics). Default (None): False, or as the current scope's HRNet does for a legacy
+            dict (mmdet: True).
         frozen_stages (int): Freeze parameters and norm statistics up to this stage: -1 none, 0 the
             stem, k the stem and stages 1..k with the transition after each. Default: -1.
         with_cp (bool): Activation checkpointing in every residual unit. Default: False.
@@ -129,17 +130,26 @@ class HRNet(NamedNorms, BaseModule):
                  in_channels: int = 3,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
-                 norm_eval: bool = False,
-                 frozen_stages: int = -1,
+                 norm_eval: Optional[bool] = None,
                  with_cp: bool = False,
                  zero_init_residual: bool = False,
                  multiscale_output: Optional[bool] = None,
+                 init_cfg: Union[dict, List[dict], None] = None,
+                 *,
+                 frozen_stages: int = -1,
                  out_indices: Optional[Sequence[int]] = None,
                  upsample_cfg: Optional[dict] = None,
                  channels_last: bool = True,
                  cuda_graph: Union[bool, dict] = False,
-                 pretrained: Optional[str] = None,
-                 init_cfg: Union[dict, List[dict], None] = None):
+                 pretrained: Optional[str] = None):
+        # The positional order is mmpretrain's (arch, extra, in_channels, ..., init_cfg). mmseg / mmpose /
+        # mmdet take (extra, in_channels, ...): HRNet(extra, 3) is read that way; further positional
+        # arguments differ between those libraries, so they must come by keyword.
+        if isinstance(arch, dict) and isinstance(extra, int) and not isinstance(extra, bool):
+            if (in_channels, conv_cfg, norm_cfg, norm_eval) != (3, None, None, None):
+                raise ConfigError('after a positional extra, pass arguments by keyword: the stock HRNets order '
+                                  'them differently (mmseg, mmpose and mmdet disagree after in_channels)')
+            extra, in_channels = None, extra
         if pretrained is not None:
             if init_cfg is not None:
                 raise ConfigError('pass either init_cfg or the deprecated pretrained, not both')
@@ -148,8 +158,8 @@ class HRNet(NamedNorms, BaseModule):
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         self._check_init_cfg(init_cfg)
         super().__init__(init_cfg=init_cfg)
-        self.arch, self.upsample_cfg, multiscale_output = resolve_hrnet_settings(
-            arch, extra, upsample_cfg, multiscale_output)
+        self.arch, self.upsample_cfg, multiscale_output, norm_eval = resolve_hrnet_settings(
+            arch, extra, upsample_cfg, multiscale_output, norm_eval)
         if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
             raise ConfigError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:

@@ -117,6 +117,7 @@ UPSAMPLE_MODES = ('nearest', 'bilinear', 'bicubic', 'nearest-exact')
 LEGACY_DEFAULTS: Dict[str, dict] = {
     'mmseg': dict(upsample_cfg=dict(mode='bilinear', align_corners=False)),  # mmseg resizes bilinearly
     'mmpose': dict(multiscale_output=False),  # mmpose's HRNet fuses into the highest resolution only
+    'mmdet': dict(norm_eval=True),  # mmdet's HRNet freezes BN statistics unless told otherwise
 }
 
 
@@ -139,22 +140,24 @@ def check_upsample_cfg(cfg: Optional[dict]) -> dict:
 
 
 def resolve_hrnet_settings(arch: Union[str, dict, None], extra: Optional[dict], upsample_cfg: Optional[dict],
-                           multiscale_output: Optional[bool], scope: Optional[str] = None) -> Tuple[dict, dict, bool]:
+                           multiscale_output: Optional[bool], norm_eval: Optional[bool] = None,
+                           scope: Optional[str] = None) -> Tuple[dict, dict, bool, bool]:
     """The one place that turns HRNet's architecture arguments into settings.
 
     A dict (``extra``, or ``arch`` as the stock classes' first positional argument) is read the way
     the stock OpenMMLab HRNets read ``extra``: its ``upsample`` entry is the fusion resize and
     ``stage4.multiscale_output`` the output layout. Where a legacy dict leaves those out, the
     library whose scope is current decides as its own HRNet would (:data:`LEGACY_DEFAULTS`).
-    Explicit ``upsample_cfg`` / ``multiscale_output`` win over everything.
+    Explicit ``upsample_cfg`` / ``multiscale_output`` / ``norm_eval`` win over everything.
 
     Args:
         arch: Preset name or stage dict. extra: Legacy stage dict (wins over ``arch``).
         upsample_cfg: Explicit fusion resize. multiscale_output: Explicit output layout.
+        norm_eval: Explicit frozen-statistics setting.
         scope: Registry scope to apply legacy defaults for. Default: mmengine's current scope.
 
     Returns:
-        (normalized arch, upsample cfg, multiscale_output).
+        (normalized arch, upsample cfg, multiscale_output, norm_eval).
     """
     legacy = extra if extra is not None else (arch if isinstance(arch, dict) else None)
     normalized = parse_arch(arch, extra)
@@ -168,4 +171,6 @@ def resolve_hrnet_settings(arch: Union[str, dict, None], extra: Optional[dict], 
     if multiscale_output is None:
         stage4 = legacy.get('stage4', {}) if legacy else {}
         multiscale_output = stage4.get('multiscale_output', defaults.get('multiscale_output', True))
-    return normalized, check_upsample_cfg(upsample_cfg), bool(multiscale_output)
+    if norm_eval is None:
+        norm_eval = defaults.get('norm_eval', False)
+    return normalized, check_upsample_cfg(upsample_cfg), bool(multiscale_output), bool(norm_eval)

@@ -23,16 +23,21 @@ def _block_type(blocks: Union[str, type]) -> str:
     for name, cls in BLOCKS.items():
         if expansion == cls.expansion:
             return name
+    # mmpose's and mmpretrain's blocks set expansion per instance; their class names say which they are.
+    for name, cls in BLOCKS.items():
+        if isinstance(blocks, type) and cls.__name__ in blocks.__name__:
+            return name
     raise ConfigError(f"blocks must be 'BASIC', 'BOTTLENECK' or a residual block class with expansion 1 or 4, "
                       f'got {blocks!r}')
 
 
-def _scope_upsample_cfg() -> Optional[dict]:
+def _scope_default(key: str, fallback=None):
+    """What the current scope's stock HRModule does when ``key`` is not given (mmseg: bilinear fusion, ...)."""
     from mmengine.registry import DefaultScope
 
     from hrnet_mm.models.backbones.hrnet_archs import LEGACY_DEFAULTS
     current = DefaultScope.get_current_instance()
-    return LEGACY_DEFAULTS.get(current.scope_name if current else '', {}).get('upsample_cfg')
+    return LEGACY_DEFAULTS.get(current.scope_name if current else '', {}).get(key, fallback)
 
 
 class IdentityPath(nn.Module):
@@ -172,8 +177,9 @@ class HRModule(nn.Module):
             ``HRModule(num_branches, blocks, num_blocks, in_channels, num_channels, ...)`` is accepted
             too (positionally or by keyword); ``blocks`` may be a stock block class. The two init
             configs are accepted for that signature and unused (HRModule has no init of its own).
-        multiscale_output (bool): Fuse into every branch (True) or only the highest-resolution one.
-            Default: True.
+        multiscale_output (bool, optional): Fuse into every branch (True) or only the
+            highest-resolution one. Default: True; with the stock signature, what the current scope's
+            HRModule does (mmpose: False).
         with_cp (bool): Activation checkpointing in the residual units. Default: False.
         conv_cfg, norm_cfg, upsample_cfg: As in :class:`MultiResolutionFusion`.
 
@@ -188,8 +194,9 @@ class HRModule(nn.Module):
     """
 
     def __init__(self, in_channels: Sequence[int], num_channels: Optional[Sequence[int]] = None,
-                 num_blocks: Optional[Sequence[int]] = None, block: str = 'BASIC', multiscale_output: bool = True,
-                 with_cp: bool = False, conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                 num_blocks: Optional[Sequence[int]] = None, block: Union[str, type] = 'BASIC',
+                 multiscale_output: Optional[bool] = None, with_cp: Optional[bool] = None,
+                 conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
                  upsample_cfg: Optional[dict] = None, *, num_branches: Optional[int] = None,
                  blocks: Union[str, type, None] = None, block_init_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -201,10 +208,14 @@ class HRModule(nn.Module):
                             norm_cfg, upsample_cfg, None)
             (num_branches, blocks, num_blocks, in_channels, num_channels, multiscale_output, with_cp, conv_cfg,
              norm_cfg, upsample_cfg) = stock
-        if blocks is not None:
-            block = _block_type(blocks)
-        if num_branches is not None or blocks is not None:  # stock signature: its library's fusion resize
-            upsample_cfg = upsample_cfg or _scope_upsample_cfg()
+        stock = num_branches is not None or blocks is not None or not isinstance(block, str)
+        block = _block_type(blocks if blocks is not None else block)  # mmpretrain calls it block=<class>
+        if stock:  # the stock signature: its library's fusion resize and output layout
+            upsample_cfg = upsample_cfg or _scope_default('upsample_cfg')
+            if multiscale_output is None:
+                multiscale_output = _scope_default('multiscale_output', True)
+        multiscale_output = True if multiscale_output is None else bool(multiscale_output)
+        with_cp = bool(with_cp)
         if num_channels is None or num_blocks is None:
             raise ConfigError('HRModule needs in_channels, num_channels and num_blocks (or the stock num_branches, '
                               'blocks, num_blocks, in_channels, num_channels)')

@@ -124,3 +124,35 @@ def test_hrmodule_takes_the_stock_signature():
     assert keyword.out_channels == [32, 64] and keyword.num_branches == 2
     with pytest.raises(ValueError, match='num_branches'):
         HRModule(3, StockBasic, (1, 1), [8, 16], [8, 16])
+
+
+def test_hrmodule_takes_mmpose_and_mmpretrain_block_classes():
+    from mmpose.models.backbones.resnet import BasicBlock as PoseBasic
+    from mmpretrain.models.backbones.resnet import Bottleneck as PretrainBottleneck
+    pose = HRModule(2, PoseBasic, (1, 1), [8, 16], [8, 16])  # 5 positional: stock default multiscale_output
+    assert len(pose.fuse_layers) == 2 and pose.out_channels == [8, 16]
+    pretrain = HRModule(num_branches=2, block=PretrainBottleneck, num_blocks=(1, 1), in_channels=[32, 64],
+                        num_channels=[8, 16])  # mmpretrain names it block=
+    assert pretrain.out_channels == [32, 64]
+    with DefaultScope.overwrite_default_scope('mmpose'):  # mmpose's HRModule defaults to one output
+        assert len(HRModule(num_branches=2, blocks=PoseBasic, num_blocks=(1, 1), in_channels=[8, 16],
+                            num_channels=[8, 16]).fuse_layers) == 1
+
+
+def test_stock_positional_orders():
+    ours = HRNet(_extra(), 1)  # mmseg / mmpose / mmdet: (extra, in_channels)
+    assert ours.in_channels == 1 and ours.conv1.in_channels == 1
+    with pytest.raises(ConfigError, match='pass arguments by keyword'):
+        HRNet(_extra(), 1, None, dict(type='BN'))
+    # mmpretrain: (arch, extra, in_channels, conv_cfg, norm_cfg, norm_eval, with_cp, zero_init_residual, ...)
+    ours = HRNet('w18-small-v1', None, 3, None, dict(type='BN'), False, True, True)
+    assert ours.with_cp and ours.zero_init_residual and ours.frozen_stages == -1
+
+
+def test_a_stock_mmdet_config_keeps_mmdet_frozen_bn_statistics():
+    from mmdet.registry import MODELS as MMDET_MODELS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        legacy = MMDET_MODELS.build(dict(type='hrnet_mm.HRNet', extra=_extra()))
+        explicit = MMDET_MODELS.build(dict(type='hrnet_mm.HRNet', extra=_extra(), norm_eval=False))
+    assert legacy.norm_eval and not explicit.norm_eval
+    assert not HRNet(extra=_extra()).norm_eval and not HRNet(arch='w18-small-v1').norm_eval
