@@ -23,7 +23,7 @@ HUES = (0, 60, 115)  # OpenCV hue of each class, jittered per object
 
 def _polygon(cls: int, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
     if cls == 0:
-        return cv2.ellipse2Poly((int(cx), int(cy)), (int(r), int(r)), 0, 0, 360, 10).astype(np.float64)
+        return np.asarray(cv2.ellipse2Poly((int(cx), int(cy)), (int(r), int(r)), 0, 0, 360, 10), dtype=np.float64)
     corners = 4 if cls == 1 else 3
     return np.array([(cx + r * math.cos(angle + 2 * math.pi * k / corners),
                       cy + r * math.sin(angle + 2 * math.pi * k / corners)) for k in range(corners)])
@@ -39,7 +39,7 @@ def _iou(a, b) -> float:
 def make_sample(rng: np.random.Generator):
     h, w = (int(v) for v in rng.integers(256, 321, 2))
     img = texture(rng, max(h, w))[:h, :w].copy()
-    objects = []
+    objects: List[tuple] = []
     for _ in range(rng.integers(1, 6)):
         for _attempt in range(20):  # light overlap only: retry placements that cover another object
             cls = int(rng.integers(0, 3))
@@ -54,7 +54,8 @@ def make_sample(rng: np.random.Generator):
                 objects.append((cls, box, poly))
                 break
     for cls, _, poly in objects:
-        hsv = np.uint8([[[(HUES[cls] + rng.integers(-6, 7)) % 180, rng.integers(150, 256), rng.integers(150, 256)]]])
+        hsv = np.array([[[(HUES[cls] + rng.integers(-6, 7)) % 180, rng.integers(150, 256), rng.integers(150, 256)]]],
+                       dtype=np.uint8)
         colour = tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
         cv2.fillPoly(img, [np.round(poly).astype(np.int32)], colour, cv2.LINE_AA)
     return img, objects

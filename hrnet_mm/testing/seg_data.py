@@ -38,7 +38,7 @@ def texture(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _colour(rng: np.random.Generator, cls: int) -> tuple:
     hue = (HUES[cls] + rng.integers(-6, 7)) % 180
-    hsv = np.uint8([[[hue, rng.integers(150, 256), rng.integers(150, 256)]]])
+    hsv = np.array([[[hue, rng.integers(150, 256), rng.integers(150, 256)]]], dtype=np.uint8)
     return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 

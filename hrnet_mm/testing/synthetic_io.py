@@ -40,7 +40,8 @@ def write_coco_split(root: Path, split: str, count: int, make: Callable[[], Tupl
     """
     img_dir = root / 'images' / split
     img_dir.mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    images: List[dict] = []
+    annotations: List[dict] = []
     for image_id in range(1, count + 1):
         img, anns = make()
         name = f'{split}_{image_id - 1:04d}.png'

@@ -208,9 +208,9 @@ class HRModule(nn.Module):
                             norm_cfg, upsample_cfg, None)
             (num_branches, blocks, num_blocks, in_channels, num_channels, multiscale_output, with_cp, conv_cfg,
              norm_cfg, upsample_cfg) = stock
-        stock = num_branches is not None or blocks is not None or not isinstance(block, str)
+        stock_signature = num_branches is not None or blocks is not None or not isinstance(block, str)
         block = _block_type(blocks if blocks is not None else block)  # mmpretrain calls it block=<class>
-        if stock:  # the stock signature: its library's fusion resize and output layout
+        if stock_signature:  # its library's fusion resize and output layout
             upsample_cfg = upsample_cfg or _scope_default('upsample_cfg')
             if multiscale_output is None:
                 multiscale_output = _scope_default('multiscale_output', True)
