@@ -13,5 +13,6 @@ from .version import __version__  # noqa: E402,F401
 register_safe_globals()
 install_local_loader()
 
-from . import models  # noqa: E402,F401  (registers the modules)
+# config_lookup lets mmengine resolve hrnet_mm:: configs; models registers the modules.
+from . import config_lookup, models  # noqa: E402,F401
 from .models import HRModule, HRNet, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion  # noqa: E402,F401

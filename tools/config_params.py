@@ -10,25 +10,10 @@ Usage: python tools/config_params.py configs/hrnet_seg
 import sys
 from pathlib import Path
 
-from torch import Tensor, nn
-
 import hrnet_mm  # noqa: F401
 from hrnet_mm.apis import build_model
+from hrnet_mm.apis.trunk import DET_SIZE, DetectorTrunk
 from hrnet_mm.complexity import count_gflops
-
-DET_SIZE = (800, 1333)  # (H, W) of the paper's detection GFLOPs
-
-
-class DetectorTrunk(nn.Module):
-    """Backbone + neck + the dense head (RPN, or the head of a single-stage detector)."""
-
-    def __init__(self, detector: nn.Module):
-        super().__init__()
-        self.detector = detector
-        self.head = getattr(detector, 'rpn_head', None) or detector.bbox_head
-
-    def forward(self, x: Tensor):
-        return self.head(self.detector.extract_feat(x))
 
 
 def count(path: Path):

@@ -5,7 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=${PYTHON:-python3.11}
+# Interpreter: $PYTHON, else the first of these that exists and runs (a pyenv shim may exist for a
+# version that is not installed). Supported: 3.11-3.13 (the pins are verified on 3.11).
+if [[ -n ${PYTHON:-} ]]; then
+  PY=$PYTHON
+else
+  PY=
+  for candidate in python3.11 python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c '' 2>/dev/null; then PY=$candidate; break; fi
+  done
+  [[ -n $PY ]] || { echo "[setup] error: none of python3.11, python3.12, python3.13, python3 runs here" >&2; exit 1; }
+fi
+PY_VERSION=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) \
+  || { echo "[setup] error: cannot run interpreter '$PY'" >&2; exit 1; }
+case $PY_VERSION in
+  3.11|3.12|3.13) ;;
+  *) echo "[setup] error: $PY is Python $PY_VERSION; supported: Python 3.11-3.13" >&2; exit 1 ;;
+esac
 VENV=${VENV:-.venv}
 CACHE=${HRNET_MM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hrnet_mm}
 CONSTRAINTS=requirements/constraints.txt
@@ -16,6 +32,7 @@ if [[ -f $STAMP && "$(cat $STAMP)" == "$KEY" ]]; then
   exit 0
 fi
 
+echo "[setup] interpreter: $PY (Python $PY_VERSION, $(command -v "$PY" || echo "$PY"))"
 [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 export PIP_CONSTRAINT=$PWD/$CONSTRAINTS   # later installs must not lift setuptools or torch
@@ -56,8 +73,9 @@ fi
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 
 "$VENV/bin/python" - <<'PY'
-import mmcv.ops, mmdet, mmpose, mmseg, torch, hrnet_mm  # noqa: F401
+import mmcv.ops, mmdet, mmpose, mmpretrain, mmseg, torch, hrnet_mm  # noqa: F401
+from mmpretrain.registry import MODELS  # noqa: F401
 print(f'[setup] ok: torch {torch.__version__}, mmcv {mmcv.__version__}, mmseg {mmseg.__version__}, '
-      f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}')
+      f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}, mmpretrain {mmpretrain.__version__}')
 PY
 echo "$KEY" > "$STAMP"

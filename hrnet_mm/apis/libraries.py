@@ -24,6 +24,14 @@ def _pose_input_size(cfg) -> Optional[Size]:
     return None
 
 
+def _cls_input_size(cfg) -> Optional[Size]:
+    for step in cfg.get('train_pipeline') or []:  # RandomResizedCrop(scale=224) and the like
+        scale = step.get('scale') if 'Crop' in str(step.get('type', '')) else None
+        if isinstance(scale, int):
+            return scale, scale
+    return None
+
+
 def _no_input_size(cfg) -> Optional[Size]:
     return None
 
@@ -63,6 +71,8 @@ LIBRARIES: Dict[str, Library] = {
                       fallback_input_size=(256, 192), input_size_of=_pose_input_size),
     'mmdet': Library('mmdet', resume_is_flag=False, export_features=True, output_name='feat',
                      fallback_input_size=(800, 1344), input_size_of=_no_input_size, is_detector=True),
+    'mmpretrain': Library('mmpretrain', resume_is_flag=False, export_features=False, output_name='logits',
+                          fallback_input_size=(224, 224), input_size_of=_cls_input_size),
 }
 
 

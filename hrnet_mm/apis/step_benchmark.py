@@ -52,6 +52,10 @@ def synthetic_batch(library: Library, cfg: Any, batch: int, size: Size, seed: in
                                                keypoints=keypoints.numpy())
             sample.gt_instance_labels = InstanceData(keypoint_weights=torch.ones(1, k))
             sample.gt_fields = PixelData(heatmaps=torch.rand(k, h // 4, w // 4, generator=gen))
+        elif library.name == 'mmpretrain':
+            from mmpretrain.structures import DataSample
+            classes = cfg.model.head.num_classes
+            sample = DataSample(metainfo=meta).set_gt_label(int(torch.randint(0, classes, (1,), generator=gen)))
         else:
             from mmdet.structures import DetDataSample
             head = cfg.model.get('roi_head', {}).get('bbox_head') or cfg.model.get('bbox_head')

@@ -77,6 +77,12 @@ def build_command(args: argparse.Namespace, tool: str) -> List[str]:
     import torch
     if args.node_rank >= args.nnodes:
         raise ConfigError(f'--node-rank must be below --nnodes ({args.nnodes}), got {args.node_rank}')
+    if args.launcher == 'slurm':
+        if 'SLURM_PROCID' not in os.environ:
+            raise ConfigError('--launcher slurm runs under srun (SLURM_PROCID is not set); srun starts one '
+                              'process per task, so --gpus / --nnodes / --node-rank do not apply')
+        if (args.gpus, args.nnodes, args.node_rank) != (1, 1, 0):
+            raise ConfigError('--launcher slurm takes its processes from srun: drop --gpus, --nnodes and --node-rank')
     library = library_of(load_config(args.config))
     cuda = torch.cuda.is_available()
     work_dir = args.work_dir or os.path.join('work_dirs', Path(args.config).stem)

@@ -1,6 +1,8 @@
 """``hrnet-mm test``: evaluate a checkpoint with its library's own ``tools/test.py``."""
 import argparse
 
+from hrnet_mm.config_lookup import resolve_config
+
 from .runner import add_common_arguments, run_tool
 
 
@@ -16,5 +18,6 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hrnet_mm.checkpoint import load_local_checkpoint
+    args.config = resolve_config(args.config)  # a local file, or a packaged one: hrnet_seg/<name>.py
     load_local_checkpoint(args.checkpoint)  # a damaged or refused file fails here, in one line
     return run_tool(args, 'test')

@@ -1,6 +1,8 @@
 """``hrnet-mm train``: train a config with its library's own ``tools/train.py``."""
 import argparse
 
+from hrnet_mm.config_lookup import resolve_config
+
 from .runner import add_common_arguments, run_tool
 
 
@@ -14,6 +16,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.config = resolve_config(args.config)  # a local file, or a packaged one: hrnet_seg/<name>.py
     if args.resume not in (None, 'auto'):
         from hrnet_mm.checkpoint import load_local_checkpoint
         load_local_checkpoint(args.resume)  # a damaged or refused file fails here, in one line

@@ -85,11 +85,17 @@ def test_tensorboard_flag_adds_the_backend_to_the_run_config(tmp_path):
     assert backends == ['LocalVisBackend', 'TensorboardVisBackend']
 
 
-def test_slurm_launcher_passes_through_without_torchrun(tmp_path):
-    command = build_command(_args(['train', CITYSCAPES_W18, '--work-dir', str(tmp_path), '--launcher', 'slurm',
-                                   '--gpus', '4']), 'train')
+def test_slurm_launcher_passes_through_without_torchrun(tmp_path, monkeypatch):
+    monkeypatch.setenv('SLURM_PROCID', '0')  # as srun sets it for each task
+    command = build_command(_args(['train', CITYSCAPES_W18, '--work-dir', str(tmp_path), '--launcher', 'slurm']),
+                            'train')
     assert command[1:3] == ['-m', 'hrnet_mm.launch'] and 'torch.distributed.run' not in command
     assert command[command.index('--launcher') + 1] == 'slurm'
+    with pytest.raises(ValueError, match='drop --gpus, --nnodes and --node-rank'):
+        build_command(_args(['train', CITYSCAPES_W18, '--launcher', 'slurm', '--gpus', '4']), 'train')
+    monkeypatch.delenv('SLURM_PROCID')
+    with pytest.raises(ValueError, match='runs under srun'):
+        build_command(_args(['train', CITYSCAPES_W18, '--launcher', 'slurm']), 'train')
 
 
 def _one_line_error(argv, capsys):
@@ -104,7 +110,7 @@ def _one_line_error(argv, capsys):
 
 
 @pytest.mark.parametrize('argv, expected', [
-    (['train', 'no/such/config.py'], 'config no/such/config.py does not exist'),
+    (['train', 'no/such/config.py'], 'config no/such/config.py not found: looked at'),
     (['train', CITYSCAPES_W18, '--gpus', '0'], "argument --gpus: expected a positive integer, got 0"),
     (['train', CITYSCAPES_W18, '--gpus', '-1'], "argument --gpus: expected a positive integer, got -1"),
     (['train', CITYSCAPES_W18, '--nnodes', '2', '--node-rank', '2'], '--node-rank must be below --nnodes (2)'),
