@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast demo demo-seg demo-pose demo-det bench lint typecheck check complexity clean
+.PHONY: setup test test-fast demo demo-seg demo-pose demo-det demo-cls bench lint typecheck check complexity clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -23,6 +23,9 @@ demo-pose: setup
 
 demo-det: setup
 	$(PY) tools/demo.py det
+
+demo-cls: setup
+	$(PY) tools/demo.py cls
 
 bench: setup
 	$(PY) tools/benchmark.py

@@ -15,4 +15,4 @@ install_local_loader()
 
 # config_lookup lets mmengine resolve hrnet_mm:: configs; models registers the modules.
 from . import config_lookup, models  # noqa: E402,F401
-from .models import HRModule, HRNet, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion  # noqa: E402,F401
+from .models import HRModule, HRNet, HRNetClsNeck, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion  # noqa: E402,F401

@@ -13,13 +13,13 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from .models import HRNet
-from .models.necks import concat_to_highest
+from .models.necks import HRNetClsNeck, concat_to_highest
 
 PAPER_TABLE = Path(__file__).parent / 'data' / 'paper_table.json'
 
 
 def paper_table() -> Dict[str, List[dict]]:
-    """The paper's params/GFLOPs/accuracy rows, keyed by task ('pose', 'seg', 'det_faster_rcnn')."""
+    """The paper's params/GFLOPs/accuracy rows, keyed by task ('pose', 'seg', 'det_faster_rcnn', 'cls')."""
     return {k: v for k, v in json.loads(PAPER_TABLE.read_text()).items() if not k.startswith('_')}
 
 
@@ -93,11 +93,27 @@ class SegReference(nn.Module):
         return self.last_layer(concat_to_highest(self.backbone(x)))
 
 
+class ClsReference(nn.Module):
+    """The paper's classification network HRNet-C: HRNet + :class:`HRNetClsNeck` (2048-d) + linear classifier.
+
+    Shapes: (N, 3, H, W) -> (N, num_classes).
+    """
+
+    def __init__(self, arch: str, num_classes: int = 1000):
+        super().__init__()
+        self.backbone = HRNet(arch=arch, multiscale_output=True)
+        self.neck = HRNetClsNeck(self.backbone.out_channels)
+        self.classifier = nn.Linear(self.neck.out_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.neck(self.backbone(x))[0])
+
+
 def measure(task: str, arch: str, input_hw: Tuple[int, int], num_outputs: int) -> Tuple[float, float]:
-    """(params in millions, paper GFLOPs) of the paper's model for ``task`` in {'backbone', 'pose', 'seg'}."""
+    """(params in millions, paper GFLOPs) of the paper's model for ``task`` in {'backbone', 'pose', 'seg', 'cls'}."""
     builders: Dict[str, Callable[[], nn.Module]] = {
         'pose': lambda: PoseReference(arch, num_outputs), 'seg': lambda: SegReference(arch, num_outputs),
-        'backbone': lambda: HRNet(arch=arch)}
+        'cls': lambda: ClsReference(arch, num_outputs), 'backbone': lambda: HRNet(arch=arch)}
     if task not in builders:
         raise ValueError(f'task must be one of {sorted(builders)}, got {task!r}')
     with torch.device('meta'):

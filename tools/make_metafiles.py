@@ -37,6 +37,9 @@ FOLDERS: Dict[str, Dict[str, Any]] = {
     'hrnet_det': dict(name='HRNetV2p-Det', backbone='HRNetV2p', task='Object Detection',
                       head={'faster-rcnn': 'Faster R-CNN', 'mask-rcnn': 'Mask R-CNN', 'cascade-rcnn': 'Cascade R-CNN',
                             'cascade-mask-rcnn': 'Cascade Mask R-CNN', 'fcos': 'FCOS'}),
+    'hrnet_cls': dict(name='HRNet-C', backbone='HRNet', task='Image Classification',
+                      head={f'hrnet-{w}-c': 'HRNet-C head' for w in ('w18s-v1', 'w18s-v2', 'w18', 'w30', 'w32', 'w40',
+                                                                     'w44', 'w48', 'w64')}),
 }
 
 DATASETS = {'CityscapesDataset': 'Cityscapes', 'ADE20KDataset': 'ADE20K', 'PascalContextDataset': 'PASCAL Context',
@@ -44,11 +47,12 @@ DATASETS = {'CityscapesDataset': 'Cityscapes', 'ADE20KDataset': 'ADE20K', 'Pasca
             'MpiiDataset': 'MPII', 'ImageNet': 'ImageNet-1k'}
 SYNTHETIC = 'Synthetic'
 
-# Measured runs of the synthetic demo configs (make demo / demo-pose / demo-det), see configs/*/README.md.
+# Measured runs of the synthetic demo configs (make demo / demo-pose / demo-det / demo-cls), see configs/*/README.md.
 DEMO_RESULTS = {
     'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128': {'mIoU': 89.84},
     'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96': {'AP': 0.961},
     'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256': {'box AP': 66.9},
+    'hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64': {'Top 1 Accuracy': 96.0},
 }
 DEMO_RESOURCES = '2-core CPU'
 

@@ -8,9 +8,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser('complexity', help="params and GFLOPs of the paper's models, next to the paper")
     p.add_argument('arch', nargs='?', default='w32', type=arch_preset,
                    help='preset or alias, e.g. w32, W48, w18-small (= w18-small-v1), w18-small-v2')
-    p.add_argument('--task', choices=('backbone', 'pose', 'seg'), default='backbone')
+    p.add_argument('--task', choices=('backbone', 'pose', 'seg', 'cls'), default='backbone')
     p.add_argument('--input', type=height_width, default=(256, 192), help='HxW, default 256x192')
-    p.add_argument('--num-outputs', type=positive_int, default=17, help='keypoints (pose) or classes (seg)')
+    p.add_argument('--num-outputs', type=positive_int, default=17, help='keypoints (pose) or classes (seg, cls)')
     p.add_argument('--all', action='store_true', help="every row of the paper's table")
     p.set_defaults(run=run)
 
@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from hrnet_mm.complexity import measure, paper_table
     rows = []
     if args.all:
-        for task, key, count in (('pose', 'pose', 'num_keypoints'), ('seg', 'seg', 'num_classes')):
+        for task, key, count in (('pose', 'pose', 'num_keypoints'), ('seg', 'seg', 'num_classes'),
+                                 ('cls', 'cls', 'num_classes')):
             for row in paper_table()[key]:
                 params, gflops = measure(task, row['arch'], tuple(row['input']), row[count])
                 rows.append((task, row['arch'], row['input'], params, gflops, row['params_m'], row['gflops']))
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     print('| task | arch | input | params (M) | GFLOPs | paper params (M) | paper GFLOPs |')
     print('|---|---|---|---|---|---|---|')
     for task, arch, hw, params, gflops, p_params, p_gflops in rows:
-        ref = (f'{p_params:.1f} | {p_gflops:.1f}' if p_params is not None else '- | -')
-        print(f'| {task} | {arch} | {hw[0]}x{hw[1]} | {params:.2f} | {gflops:.1f} | {ref} |')
+        ref = f'{p_params} | {p_gflops}' if p_params is not None else '- | -'  # as the paper prints them
+        print(f'| {task} | {arch} | {hw[0]}x{hw[1]} | {params:.2f} | {gflops:.2f} | {ref} |')
     print('GFLOPs = conv/linear multiply-adds / 2**30, as the paper counts.')
     return 0
