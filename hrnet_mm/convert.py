@@ -19,7 +19,6 @@ Our classifier (``configs/hrnet_cls``) is mmpretrain's ``ImageClassifier`` with 
 Every converted BN layer carries ``num_batches_tracked`` (files from old PyTorch versions lack
 it), so the result loads with ``strict=True``.
 """
-import argparse
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -248,26 +247,3 @@ def convert_checkpoint(src: str, dst: str, layout: str, config: Optional[str] = 
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     torch.save({'meta': {'converted_from': layout, 'source': Path(src).name}, 'state_dict': state_dict}, dst)
     return state_dict
-
-
-def add_convert_command(subparsers) -> argparse.ArgumentParser:
-    """Register ``convert SRC DST --from {timm,msra,mmpretrain} [--config CONFIG]`` on argparse subparsers."""
-    p = subparsers.add_parser('convert', help='convert HRNet-C classification weights (timm, MSRA, mmpretrain) '
-                                              'to the configs/hrnet_cls layout')
-    p.add_argument('src', help='.pth or .safetensors file')
-    p.add_argument('dst', help='output .pth')
-    p.add_argument('--from', dest='layout', required=True, choices=LAYOUTS,
-                   help='timm: timm hrnet_w* weights; msra: official HRNet-Image-Classification files (same '
-                        "layout); mmpretrain: mmpretrain's HRNet classifiers")
-    p.add_argument('--config', help='also check that the result loads strictly into this config\'s model')
-    p.set_defaults(run=run_convert)
-    return p
-
-
-def run_convert(args: argparse.Namespace) -> int:
-    state_dict = convert_checkpoint(args.src, args.dst, args.layout, args.config)
-    groups = {root: sum(1 for k in state_dict if k.startswith(root + '.')) for root in ('backbone', 'neck', 'head')}
-    checked = f', loads strictly into {args.config}' if args.config else ''
-    print(f"[hrnet-mm] wrote {args.dst}: {len(state_dict)} tensors (backbone {groups['backbone']}, neck "
-          f"{groups['neck']}, head {groups['head']}) from the {args.layout} layout{checked}")
-    return 0

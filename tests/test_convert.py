@@ -1,5 +1,4 @@
 """Checkpoint conversion, against timm's and mmpretrain's own HRNet-C models as oracles."""
-import argparse
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
+from hrnet_mm.cli import main
 from hrnet_mm.convert import (
-    add_convert_command,
     build_classifier,
     convert_mmpretrain,
     convert_state_dict,
@@ -109,15 +108,8 @@ def test_mmpretrain_weights_give_mmpretrain_logits(ours_w18, image, tmp_path):
     _assert_same_logits(ours_w18, expected, image)
 
 
-def _parser():
-    parser = argparse.ArgumentParser(prog='hrnet-mm')
-    add_convert_command(parser.add_subparsers(dest='command', required=True))
-    return parser
-
-
 def _run(argv):
-    args = _parser().parse_args(argv)
-    return args.run(args)
+    return main(argv)
 
 
 def test_cli_converts_an_official_msra_file_that_loads_strictly(timm_w18, ours_w18, image, tmp_path, capsys):
@@ -153,7 +145,7 @@ def test_cli_reads_timm_safetensors(timm_w18, tmp_path):
     assert all(torch.equal(saved[k], expected[k]) for k in expected)
 
 
-def test_wrong_layout_and_wrong_width_fail_clearly(timm_w18, tmp_path):
+def test_wrong_layout_and_wrong_width_fail_clearly(timm_w18, tmp_path, capsys):
     timm_state = timm_w18.state_dict()
     mmpretrain_like = {f'neck.0.increase_layers.{k[len("incre_modules."):]}': v for k, v in timm_state.items()
                        if k.startswith('incre_modules.')}
@@ -169,11 +161,14 @@ def test_wrong_layout_and_wrong_width_fail_clearly(timm_w18, tmp_path):
         convert_timm({**timm_state, 'aux_head.weight': torch.zeros(1)})
     small = tmp_path / 'small.pth'
     torch.save(timm.create_model('hrnet_w18_small', pretrained=False).state_dict(), small)
-    with pytest.raises(ConfigError, match='shape mismatches'):
-        _run(['convert', str(small), str(tmp_path / 'x.pth'), '--from', 'timm', '--config', str(W18)])
+    capsys.readouterr()
+    assert _run(['convert', str(small), str(tmp_path / 'x.pth'), '--from', 'timm', '--config', str(W18)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert 'shape mismatches' in err and len(err.splitlines()) == 1  # one line, exit 2
     assert not (tmp_path / 'x.pth').exists()
-    with pytest.raises(SystemExit):
-        _parser().parse_args(['convert', str(small), 'x.pth', '--from', 'caffe'])
+    with pytest.raises(SystemExit) as exit_:
+        _run(['convert', str(small), 'x.pth', '--from', 'caffe'])
+    assert exit_.value.code == 2
 
 
 def test_bias_free_heads_get_zero_biases_and_complete_norms():

@@ -1,9 +1,27 @@
 """``hrnet-mm convert``: HRNet-C classification weights (timm, MSRA, mmpretrain) -> the configs/hrnet_cls layout."""
-from hrnet_mm.convert import add_convert_command, run_convert
+import argparse
+
+from hrnet_mm.convert import LAYOUTS, convert_checkpoint
 
 
-def add_parser(sub) -> None:
-    add_convert_command(sub)
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``convert SRC DST --from {timm,msra,mmpretrain} [--config CONFIG]`` on argparse subparsers."""
+    p = subparsers.add_parser('convert', help='convert HRNet-C classification weights (timm, MSRA, mmpretrain) '
+                                              'to the configs/hrnet_cls layout')
+    p.add_argument('src', help='.pth or .safetensors file')
+    p.add_argument('dst', help='output .pth')
+    p.add_argument('--from', dest='layout', required=True, choices=LAYOUTS,
+                   help='timm: timm hrnet_w* weights; msra: official HRNet-Image-Classification files (same '
+                        "layout); mmpretrain: mmpretrain's HRNet classifiers")
+    p.add_argument('--config', help='also check that the result loads strictly into this config\'s model')
+    p.set_defaults(run=run)
+    return p
 
 
-run = run_convert
+def run(args: argparse.Namespace) -> int:
+    state_dict = convert_checkpoint(args.src, args.dst, args.layout, args.config)
+    groups = {root: sum(1 for k in state_dict if k.startswith(root + '.')) for root in ('backbone', 'neck', 'head')}
+    checked = f', loads strictly into {args.config}' if args.config else ''
+    print(f"[hrnet-mm] wrote {args.dst}: {len(state_dict)} tensors (backbone {groups['backbone']}, neck "
+          f"{groups['neck']}, head {groups['head']}) from the {args.layout} layout{checked}")
+    return 0
