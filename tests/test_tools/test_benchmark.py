@@ -1,5 +1,5 @@
 """tools/benchmark.py on a tiny input: every row compares models that compute the same function."""
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -10,9 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def benchmark(monkeypatch):
-    spec = importlib.util.spec_from_file_location('hrnet_benchmark', REPO / 'tools' / 'benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module('hrnet_mm.apis.benchmark')
     monkeypatch.setitem(module.TASKS, 'seg', dict(module.TASKS['seg'], size=(64, 96)))
     return module
 
