@@ -39,7 +39,7 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy
 
-# What CI runs after the tests.
+# What CI runs before the tests.
 check: lint typecheck
 
 clean:
