@@ -7,3 +7,14 @@ class ConfigError(ValueError, AssertionError):
     Both a ``ValueError`` (what hrnet_mm documents) and an ``AssertionError`` (what the stock
     OpenMMLab HRNets raise for bad architectures), so code written against either keeps working.
     """
+
+
+def is_int(value: object) -> bool:
+    """An ``int`` that is not a ``bool`` (``True`` is an int to Python, never a width or an index to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def one_line(err: BaseException, last: bool = False) -> str:
+    """The first (or last) non-empty line of an exception's message, or its type name: what a user reads."""
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    return (lines[-1] if last else lines[0]) if lines else type(err).__name__

@@ -3,7 +3,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, one_line
 
 from .libraries import Library, library_of
 
@@ -29,7 +29,7 @@ def load_config(config: Union[str, Path, Any]):
     try:
         return Config.fromfile(str(config))
     except Exception as err:  # mmengine raises many types here; the user needs file and reason
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        reason = one_line(err, last=True)
         raise ConfigError(f'config {config} cannot be loaded: {type(err).__name__}: {reason}') from None
 
 

@@ -21,6 +21,8 @@ from typing import Any, Optional, Union
 
 import torch
 
+from hrnet_mm.errors import one_line
+
 PathLike = Union[str, Path]
 # Published names end in -<hex>.pth; at least one letter, so dates such as -20240101 are not hashes.
 _HASH_IN_NAME = re.compile(r'-(?=[0-9]*[a-f])([0-9a-f]{8,64})\.(?:pth|pt|ckpt)$')
@@ -104,7 +106,7 @@ def _unpickler_reason(err: Exception) -> str:
         if 'WeightsUnpickler error:' in line:
             rest = line.split('WeightsUnpickler error:', 1)[1].strip()
             return rest or (lines[i + 1] if i + 1 < len(lines) else type(err).__name__)
-    return lines[0] if lines else type(err).__name__
+    return one_line(err)
 
 
 def load_local_checkpoint(filename: PathLike, map_location: Any = None) -> dict:
@@ -131,8 +133,7 @@ def load_local_checkpoint(filename: PathLike, map_location: Any = None) -> dict:
         raise CheckpointError(f'{path} was refused: it holds objects that safe (weights-only) loading does not '
                               f'build, so it may run code; load only files you trust ({reason})') from None
     except (RuntimeError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(f'{path} is damaged or not a checkpoint: {type(err).__name__}: '
-                              f'{str(err).strip().splitlines()[0] if str(err).strip() else ""}') from None
+        raise CheckpointError(f'{path} is damaged or not a checkpoint: {type(err).__name__}: {one_line(err)}') from None
     return _check_contents(path, checkpoint)
 
 
@@ -144,10 +145,6 @@ def install_local_loader() -> None:
         return load_local_checkpoint(filename, map_location)
 
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
-
-
-# Keys mmengine's runners write that only matter for resuming (optimizer moments, loop state).
-RESUME_ONLY_KEYS = ('optimizer', 'message_hub', 'param_schedulers', 'ema_state_dict')
 
 
 def publish_checkpoint(src: PathLike, out: Optional[PathLike] = None, keep_keys=('meta', 'state_dict')) -> Path:

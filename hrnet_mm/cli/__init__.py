@@ -8,7 +8,7 @@ import sys
 from typing import List, Optional
 
 from hrnet_mm.checkpoint import CheckpointError
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, one_line
 
 from . import complexity, convert, export, infer_pose, publish, test, train
 
@@ -36,6 +36,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.run(args)
     except USAGE_ERRORS as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f'hrnet-mm {args.command}: {message}', file=sys.stderr)
+        print(f'hrnet-mm {args.command}: {one_line(err)}', file=sys.stderr)
         return 2

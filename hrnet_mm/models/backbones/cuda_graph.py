@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.batchnorm import _NormBase
 
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, is_int
 
 Body = Callable[[Tensor], Sequence[Tensor]]
 
@@ -74,7 +74,7 @@ class CudaGraphRunner:
 
     def __init__(self, module: nn.Module, body: Body, max_graphs: int = 3, min_calls: int = 2, warmup: int = 2):
         for name, value in (('max_graphs', max_graphs), ('min_calls', min_calls), ('warmup', warmup)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == 'warmup' else 1):
+            if not is_int(value) or value < (0 if name == 'warmup' else 1):
                 raise ConfigError(f'cuda_graph {name} must be an int >= {0 if name == "warmup" else 1}, '
                                   f'got {value!r}')
         self.module, self.body = module, body

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, is_int
 from hrnet_mm.registry import MODELS
 
 from ..layers import BasicBlock, Bottleneck, HRModule, make_res_layer
@@ -145,7 +145,7 @@ class HRNet(NamedNorms, BaseModule):
         # The positional order is mmpretrain's (arch, extra, in_channels, ..., init_cfg). mmseg / mmpose /
         # mmdet take (extra, in_channels, ...): HRNet(extra, 3) is read that way; further positional
         # arguments differ between those libraries, so they must come by keyword.
-        if isinstance(arch, dict) and isinstance(extra, int) and not isinstance(extra, bool):
+        if isinstance(arch, dict) and isinstance(extra, int) and not isinstance(extra, bool):  # narrows for mypy
             if (in_channels, conv_cfg, norm_cfg, norm_eval) != (3, None, None, None):
                 raise ConfigError('after a positional extra, pass arguments by keyword: the stock HRNets order '
                                   'them differently (mmseg, mmpose and mmdet disagree after in_channels)')
@@ -160,9 +160,9 @@ class HRNet(NamedNorms, BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.arch, self.upsample_cfg, multiscale_output, norm_eval = resolve_hrnet_settings(
             arch, extra, upsample_cfg, multiscale_output, norm_eval)
-        if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+        if not is_int(frozen_stages) or not -1 <= frozen_stages <= 4:
             raise ConfigError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        if not is_int(in_channels) or in_channels < 1:
             raise ConfigError(f'in_channels must be a positive int (image channels), got {in_channels!r}')
         if norm_cfg is not None and not (isinstance(norm_cfg, dict) and 'type' in norm_cfg):
             raise ConfigError(f"norm_cfg must be a dict with a 'type' such as dict(type='BN'), got {norm_cfg!r}")
@@ -209,7 +209,7 @@ class HRNet(NamedNorms, BaseModule):
             raise ConfigError(f'out_indices must be a list or tuple of branch indices from '
                               f'{tuple(range(num_outputs))}{hint}, got {out_indices!r}')
         out_indices = tuple(out_indices)
-        if not out_indices or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < num_outputs
+        if not out_indices or any(not is_int(i) or not 0 <= i < num_outputs
                                   for i in out_indices):
             raise ConfigError(f'out_indices must be a non-empty subset of {tuple(range(num_outputs))}{hint}, '
                               f'got {out_indices}')

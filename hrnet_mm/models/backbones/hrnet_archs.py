@@ -7,7 +7,8 @@ OpenMMLab's ``extra=`` do, so a stock config switches to us by changing ``type``
 import copy
 from typing import Dict, Optional, Tuple, Union
 
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, is_int
+from hrnet_mm.models.legacy_defaults import scope_defaults
 
 STAGE_KEYS = ('num_modules', 'num_branches', 'block', 'num_blocks', 'num_channels')
 BLOCK_TYPES = ('BASIC', 'BOTTLENECK')
@@ -79,10 +80,10 @@ def _check_stage(name: str, stage: dict, expected_branches: int) -> dict:
         if len(values) != expected_branches:
             raise ConfigError(f'arch[{name!r}][{key!r}] needs one entry per branch ({expected_branches}), '
                              f'got {values}')
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        if any(not is_int(v) or v < 1 for v in values):
             raise ConfigError(f'arch[{name!r}][{key!r}] must hold positive ints, got {values}')
         stage[key] = values
-    if isinstance(stage['num_modules'], bool) or not isinstance(stage['num_modules'], int) or stage['num_modules'] < 1:
+    if not is_int(stage['num_modules']) or stage['num_modules'] < 1:
         raise ConfigError(f"arch[{name!r}]['num_modules'] must be a positive int, got {stage['num_modules']!r}")
     return stage
 
@@ -113,13 +114,6 @@ def parse_arch(arch: Union[str, dict, None] = None, extra: Optional[dict] = None
 
 
 UPSAMPLE_MODES = ('nearest', 'bilinear', 'bicubic', 'nearest-exact')
-# What each library's own HRNet does when its configs give only the legacy ``extra``.
-LEGACY_DEFAULTS: Dict[str, dict] = {
-    'mmseg': dict(upsample_cfg=dict(mode='bilinear', align_corners=False)),  # mmseg resizes bilinearly
-    'mmpose': dict(multiscale_output=False),  # mmpose's HRNet fuses into the highest resolution only
-    'mmdet': dict(norm_eval=True),  # mmdet's HRNet freezes BN statistics unless told otherwise
-}
-
 
 def check_upsample_cfg(cfg: Optional[dict]) -> dict:
     """``upsample_cfg`` with defaults filled (nearest), validated.
@@ -147,7 +141,8 @@ def resolve_hrnet_settings(arch: Union[str, dict, None], extra: Optional[dict], 
     A dict (``extra``, or ``arch`` as the stock classes' first positional argument) is read the way
     the stock OpenMMLab HRNets read ``extra``: its ``upsample`` entry is the fusion resize and
     ``stage4.multiscale_output`` the output layout. Where a legacy dict leaves those out, the
-    library whose scope is current decides as its own HRNet would (:data:`LEGACY_DEFAULTS`).
+    library whose scope is current decides as its own HRNet would
+    (:data:`~hrnet_mm.models.legacy_defaults.LEGACY_DEFAULTS`).
     Explicit ``upsample_cfg`` / ``multiscale_output`` / ``norm_eval`` win over everything.
 
     Args:
@@ -161,11 +156,7 @@ def resolve_hrnet_settings(arch: Union[str, dict, None], extra: Optional[dict], 
     """
     legacy = extra if extra is not None else (arch if isinstance(arch, dict) else None)
     normalized = parse_arch(arch, extra)
-    if scope is None:
-        from mmengine.registry import DefaultScope
-        current = DefaultScope.get_current_instance()
-        scope = current.scope_name if current is not None else None
-    defaults = LEGACY_DEFAULTS.get(scope or '', {}) if legacy is not None else {}
+    defaults = scope_defaults(scope) if legacy is not None else {}
     if upsample_cfg is None:
         upsample_cfg = dict(legacy['upsample']) if legacy and 'upsample' in legacy else defaults.get('upsample_cfg')
     if multiscale_output is None:

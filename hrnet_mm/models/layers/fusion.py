@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import Tensor, nn
 
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, is_int
+from hrnet_mm.models.legacy_defaults import scope_defaults
 from hrnet_mm.registry import MODELS
 
 from .residual import BLOCKS, make_res_layer
@@ -29,15 +30,6 @@ def _block_type(blocks: Union[str, type]) -> str:
             return name
     raise ConfigError(f"blocks must be 'BASIC', 'BOTTLENECK' or a residual block class with expansion 1 or 4, "
                       f'got {blocks!r}')
-
-
-def _scope_default(key: str, fallback=None):
-    """What the current scope's stock HRModule does when ``key`` is not given (mmseg: bilinear fusion, ...)."""
-    from mmengine.registry import DefaultScope
-
-    from hrnet_mm.models.backbones.hrnet_archs import LEGACY_DEFAULTS
-    current = DefaultScope.get_current_instance()
-    return LEGACY_DEFAULTS.get(current.scope_name if current else '', {}).get(key, fallback)
 
 
 class IdentityPath(nn.Module):
@@ -201,7 +193,7 @@ class HRModule(nn.Module):
                  blocks: Union[str, type, None] = None, block_init_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__()
-        if isinstance(in_channels, int) and not isinstance(in_channels, bool):
+        if is_int(in_channels):
             # The stock positional order: (num_branches, blocks, num_blocks, in_channels, num_channels,
             # multiscale_output, with_cp, conv_cfg, norm_cfg).
             stock: tuple = (in_channels, num_channels, num_blocks, block, multiscale_output, with_cp, conv_cfg,
@@ -211,9 +203,10 @@ class HRModule(nn.Module):
         stock_signature = num_branches is not None or blocks is not None or not isinstance(block, str)
         block = _block_type(blocks if blocks is not None else block)  # mmpretrain calls it block=<class>
         if stock_signature:  # its library's fusion resize and output layout
-            upsample_cfg = upsample_cfg or _scope_default('upsample_cfg')
+            defaults = scope_defaults()
+            upsample_cfg = upsample_cfg or defaults.get('upsample_cfg')
             if multiscale_output is None:
-                multiscale_output = _scope_default('multiscale_output', True)
+                multiscale_output = defaults.get('multiscale_output', True)
         multiscale_output = True if multiscale_output is None else bool(multiscale_output)
         with_cp = bool(with_cp)
         if num_channels is None or num_blocks is None:
