@@ -38,7 +38,6 @@ import gc
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -54,6 +53,8 @@ from hrnet_mm.deploy import switch_to_deploy, to_channels_last
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO
 from hrnet_mm.testing.twins import OURS_LIKE, randomize_norms, stock_hrnet
+
+from .timing import interleaved, time_once
 
 # Input (H, W), peers and batch sizes of each task: seg 512x512, pose 256x192,
 # det 800x1344 at batch 1 only (``batch`` overrides ``--batches``).
@@ -126,11 +127,6 @@ def max_rel_diff(a: List[Tensor], b: List[Tensor]) -> float:
 
 
 # ----------------------------------------------------------------------------- timing
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def autocast(device: str, amp: bool):
     if not amp:
         return contextlib.nullcontext()
@@ -154,31 +150,6 @@ def train_step(model: nn.Module, x: Tensor, device: str, amp: bool) -> Callable[
     return run
 
 
-def summarize(times: List[float]) -> Dict[str, float]:
-    q1, q3 = (statistics.quantiles(times, n=4, method='inclusive')[i] for i in (0, 2)) if len(times) > 1 \
-        else (times[0], times[0])
-    return dict(median_s=statistics.median(times), q1_s=q1, q3_s=q3, min_s=min(times), max_s=max(times), n=len(times))
-
-
-def interleaved(entries: Dict[str, Callable[[], None]], repeats: int, warmup: int, device: str,
-                log: Callable[[str], None]) -> Dict[str, Dict[str, float]]:
-    """Time every entry ``repeats`` times, taking turns (rotating order), after ``warmup`` calls each."""
-    keys = list(entries)
-    for key in keys:
-        for _ in range(warmup):
-            entries[key]()
-    times: Dict[str, List[float]] = {k: [] for k in keys}
-    for r in range(repeats):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            _sync(device)
-            start = time.perf_counter()
-            entries[key]()
-            _sync(device)
-            times[key].append(time.perf_counter() - start)
-        log(f'  round {r + 1}/{repeats}: ' + ', '.join(f'{k} {times[k][-1] * 1e3:.0f} ms' for k in keys))
-    return {k: summarize(v) for k, v in times.items()}
-
-
 def reference_gflops(device: str, amp: bool, repeats: int = 5) -> Dict[str, float]:
     """Best GFLOP/s of a large square matmul and of one large channels-last 3x3 conv (same dtype as the run)."""
     dtype = (torch.float16 if device.startswith('cuda') else torch.bfloat16) if amp else torch.float32
@@ -193,14 +164,7 @@ def reference_gflops(device: str, amp: bool, repeats: int = 5) -> Dict[str, floa
     with torch.no_grad():
         for name, (fn, flops) in work.items():
             fn()
-            times = []
-            for _ in range(repeats):
-                _sync(device)
-                start = time.perf_counter()
-                fn()
-                _sync(device)
-                times.append(time.perf_counter() - start)
-            best[name] = flops / min(times) / 1e9
+            best[name] = flops / min(time_once(fn, device) for _ in range(repeats)) / 1e9
     return best
 
 

@@ -7,8 +7,6 @@ of the timing and every model sees the same images. A training iteration is
 optimizer step); inference is ``model.test_step(batch)`` (up to the post-processed predictions).
 Models take turns, round by round, after warm-up, in one process.
 """
-import statistics
-import time
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -18,6 +16,7 @@ from torch import nn
 
 from .build import build_model, load_config
 from .libraries import Library
+from .timing import interleaved, sync
 
 Size = Tuple[int, int]
 
@@ -88,19 +87,6 @@ def optim_wrapper_for(model: nn.Module, cfg: Any, amp: Optional[str]):
     return build_optim_wrapper(model, kept)
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def _time(fn: Callable[[], Any], device: str) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
 def _infer(model: nn.Module, data: dict, device: str, amp: Optional[str]) -> Any:
     with torch.no_grad(), torch.autocast(device.split(':')[0], dtype=getattr(torch, amp or 'float32'),
                                          enabled=amp is not None):
@@ -144,7 +130,6 @@ def compare_configs(configs: Dict[str, str], batch: int, size: Optional[Size] = 
                 model.eval()
 
                 steps[label] = partial(_infer, model, data, device, amp)
-        times: Dict[str, List[float]] = {label: [] for label in steps}
         for label, step in steps.items():
             base = 0
             if device.startswith('cuda'):
@@ -153,19 +138,15 @@ def compare_configs(configs: Dict[str, str], batch: int, size: Optional[Size] = 
                 base = torch.cuda.memory_allocated()
             for _ in range(warmup):
                 step()
-            _sync(device)
+            sync(device)
             # Above what is resident before the step (every model's weights): activations, gradients,
             # optimizer state, recordings.
             peaks[label] = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.startswith('cuda') else None
-        labels = list(steps)
-        for r in range(iters):
-            for label in labels[r % len(labels):] + labels[:r % len(labels)]:  # rotate who goes first
-                times[label].append(_time(steps[label], device))
-        reference = statistics.median(times[labels[-1]])
-        for label in labels:
-            ms = statistics.median(times[label]) * 1e3
-            q = statistics.quantiles(times[label], n=4) if len(times[label]) > 1 else [ms / 1e3] * 3
+        stats = interleaved(steps, iters, 0, device)  # warmed up above
+        reference = stats[list(steps)[-1]]['median_s']
+        for label, st in stats.items():
+            ms = st['median_s'] * 1e3
             rows.append(dict(label=label, phase=phase, batch=batch, size=list(size), device=device, amp=amp,
-                             ms=ms, ms_iqr=(q[2] - q[0]) * 1e3, images_per_s=batch / (ms / 1e3),
+                             ms=ms, ms_iqr=(st['q3_s'] - st['q1_s']) * 1e3, images_per_s=batch / (ms / 1e3),
                              peak_mem_mib=peaks[label], speedup=reference * 1e3 / ms))
     return rows
