@@ -5,13 +5,12 @@ import warnings
 # hrnet-mm command's output; it is about mmengine's packaging, not about anything the user did.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
-from .checkpoint import install_local_loader, register_safe_globals  # noqa: E402
+from .checkpoint import install_checkpoint_loaders  # noqa: E402
 from .version import __version__  # noqa: E402,F401
 
-# Importing hrnet_mm (custom_imports in a config) makes mmengine's checkpoint loading safe and
-# checked in that process: narrow allowlist for weights-only loading, integrity checks on local files.
-register_safe_globals()
-install_local_loader()
+# Importing hrnet_mm (custom_imports in a config) routes mmengine's checkpoint loading, for every
+# scheme, through one checked, data-only load (hrnet_mm/checkpoint/); HRNET_MM_SAFE_LOADING=0 opts out.
+install_checkpoint_loaders()
 
 # config_lookup lets mmengine resolve hrnet_mm:: configs; models registers the modules.
 from . import config_lookup, models  # noqa: E402,F401

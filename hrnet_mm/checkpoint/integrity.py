@@ -1,179 +1,116 @@
-"""Loading checkpoint files safely: integrity checks, clear errors, and published (hashed) names.
+"""Is this file an undamaged checkpoint? Checked on the bytes, before anything is unpickled.
 
 torch does not check the CRC-32 that its zip archives store: a flipped byte inside a tensor loads
-silently as a different weight. Every local load through mmengine (``load_from``, ``--resume``,
-``init_cfg`` Pretrained, the stock test tools, ``hrnet-mm test/export``) goes through
-:func:`load_local_checkpoint` once hrnet_mm is imported, which
+silently as a different weight. :func:`verify_checkpoint` checks every archive record against its
+CRC-32 and the file's sha256 against the prefix an OpenMMLab-style published name carries
+(``name-<sha256 prefix>.pth``), and refuses what ``torch.load`` would not treat as plain data
+(TorchScript archives, which it hands to ``torch.jit.load``).
 
-- checks every archive record against its CRC-32, and the file's sha256 against the prefix that
-  an OpenMMLab-style published name carries (``name-<sha256 prefix>.pth``),
-- loads with ``weights_only=True`` only (see :mod:`hrnet_mm.checkpoint.safe_globals`),
-- turns torch's low-level failures into :class:`CheckpointError` saying that the file is damaged,
-  refused, or no checkpoint.
+torch's legacy (pre-1.6, non-zip) format stores no checksums. Such a file loads (the official MSRA
+weights are legacy files) when its name carries a sha256 prefix that matches; without one it loads
+with a warning that it could not be verified.
 """
 import hashlib
+import io
 import os
-import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import BinaryIO, Optional, Union
 
-import torch
-
-from hrnet_mm.errors import one_line
+from mmengine.logging import print_log
 
 PathLike = Union[str, Path]
 # Published names end in -<hex>.pth; at least one letter, so dates such as -20240101 are not hashes.
 _HASH_IN_NAME = re.compile(r'-(?=[0-9]*[a-f])([0-9a-f]{8,64})\.(?:pth|pt|ckpt)$')
-_PICKLE_PROTOCOL_2 = b'\x80\x02'  # torch's legacy (pre-zip) format starts with a protocol-2 pickle
+_ZIP_MAGIC = b'PK\x03\x04'
+_LEGACY_MAGIC = b'\x80\x02'  # torch's legacy format starts with a protocol-2 pickle
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that is damaged, not a checkpoint, or refused as unsafe."""
+    """A checkpoint that is damaged, not a checkpoint, or refused as unsafe; the message names the file."""
 
 
 def hash_in_name(path: PathLike) -> Optional[str]:
-    """The sha256 prefix a published checkpoint name carries (``hrnet_w32-36af842e.pth``), or None."""
-    match = _HASH_IN_NAME.search(Path(path).name)
+    """The sha256 prefix a published checkpoint name carries (``hrnet_w32-36af842e.pth``), or None.
+
+    Example:
+        >>> hash_in_name('hrnet_w32-36af842e.pth'), hash_in_name('epoch-20240101.pth')
+        ('36af842e', None)
+    """
+    match = _HASH_IN_NAME.search(Path(str(path)).name)
     return match.group(1) if match else None
 
 
-def sha256_of(path: PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
+def _sha256(stream: BinaryIO, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
+    for block in iter(lambda: stream.read(chunk), b''):
+        digest.update(block)
     return digest.hexdigest()
 
 
-def verify_checkpoint_file(path: PathLike) -> None:
-    """Check that a local file is an undamaged checkpoint archive, without unpickling anything.
-
-    Raises:
-        FileNotFoundError: No such file.
-        CheckpointError: Empty, not a torch checkpoint, truncated, a record failing its CRC-32, or a
-            sha256 that disagrees with the prefix in the file name.
-    """
-    path = Path(os.path.expanduser(str(path)))
-    if not path.is_file():
-        raise FileNotFoundError(f'checkpoint {path} does not exist')
-    size = path.stat().st_size
-    if size == 0:
-        raise CheckpointError(f'{path} is empty: not a checkpoint')
-    expected = hash_in_name(path)
-    if expected is not None:
-        actual = sha256_of(path)
-        if not actual.startswith(expected):
-            raise CheckpointError(f'{path} is damaged: its sha256 starts with {actual[:len(expected)]}, its name '
-                                  f'says {expected} (rename the file if that part of its name is no hash)')
+def sha256_of(path: PathLike) -> str:
+    """Hex sha256 of a file, read in chunks."""
     with open(path, 'rb') as f:
-        head = f.read(4)
-    if head.startswith(b'PK'):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                bad = archive.testzip()
-        except (zipfile.BadZipFile, EOFError, OSError) as err:
-            raise CheckpointError(f'{path} is damaged or truncated: {err}') from None
-        if bad is not None:
-            raise CheckpointError(f'{path} is damaged: archive record {bad!r} fails its CRC-32 check')
-    elif not head.startswith(_PICKLE_PROTOCOL_2):
-        raise CheckpointError(f'{path} is not a checkpoint: neither a torch zip archive nor a legacy torch file')
+        return _sha256(f)
 
 
-def _check_contents(path: PathLike, checkpoint: Any) -> Any:
-    if not isinstance(checkpoint, dict):
-        raise CheckpointError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint '
-                              '(a dict of tensors, or of state_dict / meta / ...)')
-
-    def has_tensor(node: Any, depth: int = 0) -> bool:
-        if isinstance(node, torch.Tensor):
-            return True
-        if isinstance(node, dict) and depth < 3:
-            return any(has_tensor(v, depth + 1) for v in node.values())
-        return False
-
-    if not has_tensor(checkpoint):
-        raise CheckpointError(f'{path} holds no tensor: not a checkpoint (keys: {sorted(map(str, checkpoint))[:8]})')
-    return checkpoint
-
-
-def _unpickler_reason(err: Exception) -> str:
-    """The unpickler's own reason inside torch's long weights-only message."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    for i, line in enumerate(lines):
-        if 'WeightsUnpickler error:' in line:
-            rest = line.split('WeightsUnpickler error:', 1)[1].strip()
-            return rest or (lines[i + 1] if i + 1 < len(lines) else type(err).__name__)
-    return one_line(err)
+def _check_archive(stream: BinaryIO, name: str) -> None:
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            records = archive.namelist()
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, UnicodeDecodeError, RuntimeError) as err:
+        raise CheckpointError(f'{name} is damaged or truncated: {type(err).__name__}: {err}') from None
+    if bad is not None:
+        raise CheckpointError(f'{name} is damaged: archive record {bad!r} fails its CRC-32 check')
+    if any(r.endswith('/constants.pkl') or r == 'constants.pkl' for r in records):
+        raise CheckpointError(f'{name} is a TorchScript archive, not a checkpoint (load it with torch.jit.load '
+                              'if you trust it)')
+    if not any(r.endswith('data.pkl') for r in records):
+        raise CheckpointError(f'{name} is a zip archive but not a torch checkpoint (no data.pkl record)')
 
 
-def load_local_checkpoint(filename: PathLike, map_location: Any = None) -> dict:
-    """Verify and load a local checkpoint with ``torch.load(weights_only=True)``.
+def verify_checkpoint(source: Union[PathLike, bytes], name: Optional[str] = None) -> None:
+    """Check that a file (or its bytes) is an undamaged checkpoint, without unpickling anything.
 
     Args:
-        filename: Path of a ``.pth`` file (``~`` expanded).
-        map_location: As for :func:`torch.load`. Default: None.
-
-    Returns:
-        dict: The checkpoint.
+        source: A local path, or the bytes of a checkpoint fetched from elsewhere.
+        name: The file name or URL, for messages and the sha256 prefix. Default: ``source``.
 
     Raises:
         FileNotFoundError: No such file.
-        CheckpointError: Damaged, not a checkpoint, or holding objects that weights-only loading
-            refuses (a file that asks to import or call code).
+        CheckpointError: Empty, not a torch checkpoint, truncated, a record failing its CRC-32, a
+            sha256 that disagrees with the prefix in the name, or a TorchScript archive.
     """
-    path = os.path.expanduser(str(filename))
-    verify_checkpoint_file(path)
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = _unpickler_reason(err)
-        raise CheckpointError(f'{path} was refused: it holds objects that safe (weights-only) loading does not '
-                              f'build, so it may run code; load only files you trust ({reason})') from None
-    except (RuntimeError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(f'{path} is damaged or not a checkpoint: {type(err).__name__}: {one_line(err)}') from None
-    return _check_contents(path, checkpoint)
-
-
-def install_local_loader() -> None:
-    """Route mmengine's local checkpoint loading (scheme ``''``) through :func:`load_local_checkpoint`."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    def load_from_local(filename: str, map_location: Any = None) -> dict:
-        return load_local_checkpoint(filename, map_location)
-
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
-
-
-def publish_checkpoint(src: PathLike, out: Optional[PathLike] = None, keep_keys=('meta', 'state_dict')) -> Path:
-    """Write a release copy of a trained checkpoint, OpenMMLab style: weights and meta only, hashed name.
-
-    Args:
-        src: A checkpoint written by an mmengine runner (or any dict with ``state_dict``).
-        out: Output path *stem* such as ``work_dirs/hrnet_w32.pth``. Default: next to ``src``.
-        keep_keys: Top-level keys to keep; the optimizer and the other resume-only state go.
-
-    Returns:
-        Path: ``<out stem>-<sha256 prefix>.pth``; the prefix has 8 hex digits, more if needed to
-        hold a letter (so that :func:`hash_in_name` recognizes it).
-
-    Raises:
-        CheckpointError: ``src`` is damaged or has no ``state_dict``.
-    """
-    checkpoint = load_local_checkpoint(src, map_location='cpu')
-    if 'state_dict' not in checkpoint:
-        raise CheckpointError(f'{src} has no state_dict to publish (keys: {sorted(checkpoint)})')
-    released = {k: checkpoint[k] for k in keep_keys if k in checkpoint}
-    out = Path(out) if out is not None else Path(src)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + '.publishing.pth')
-    torch.save(released, tmp)
-    digest = sha256_of(tmp)
-    length = 8
-    while not any(c in 'abcdef' for c in digest[:length]):
-        length += 1
-    final = out.with_name(f'{out.stem}-{digest[:length]}.pth')
-    os.replace(tmp, final)
-    return final
+    if isinstance(source, (bytes, bytearray)):
+        stream: BinaryIO = io.BytesIO(source)
+        name = name or '<bytes>'
+    else:
+        path = Path(os.path.expanduser(str(source)))
+        name = name or str(path)
+        if not path.is_file():
+            raise FileNotFoundError(f'checkpoint {path} does not exist')
+        stream = open(path, 'rb')
+    with stream:
+        head = stream.read(4)
+        if not head:
+            raise CheckpointError(f'{name} is empty: not a checkpoint')
+        stream.seek(0)
+        expected = hash_in_name(name)
+        if expected is not None:
+            actual = _sha256(stream)
+            if not actual.startswith(expected):
+                raise CheckpointError(f'{name} is damaged: its sha256 starts with {actual[:len(expected)]}, its '
+                                      f'name says {expected} (rename the file if that part of its name is no hash)')
+            stream.seek(0)
+        if head == _ZIP_MAGIC:
+            _check_archive(stream, name)
+        elif head.startswith(_LEGACY_MAGIC):
+            if expected is None:
+                print_log(f'{name} is in torch\'s legacy format, which stores no checksums: it cannot be checked '
+                          'for damage (publish it with `hrnet-mm publish` to get a checked copy)',
+                          logger='current', level=30)
+        else:
+            raise CheckpointError(f'{name} is not a checkpoint: neither a torch zip archive nor a legacy torch file')

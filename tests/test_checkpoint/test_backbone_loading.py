@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MMLogger
+from mmengine.runner.checkpoint import CheckpointLoader
 
-import hrnet_mm  # noqa: F401  (registers the safe globals)
+import hrnet_mm  # noqa: F401  (routes mmengine's loading through the checked loader)
 from hrnet_mm.models import HRNet
 
 
-def test_mmengine_checkpoint_contents_load_with_weights_only(tmp_path):
+def test_mmengine_checkpoint_contents_load_through_mmengines_loader(tmp_path):
     buffer = HistoryBuffer()
     for value in (np.float64(0.5), 1.5, 2.0):
         buffer.update(value)
@@ -18,7 +19,7 @@ def test_mmengine_checkpoint_contents_load_with_weights_only(tmp_path):
     }
     path = tmp_path / 'ckpt.pth'
     torch.save(checkpoint, path)
-    loaded = torch.load(path, weights_only=True)
+    loaded = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')  # what runners call
     assert loaded['message_hub']['log_scalars']['train/loss'].mean() == pytest.approx(4 / 3)
     assert loaded['meta']['arr'].tolist() == [0, 1, 2] and loaded['meta']['seed'] == 3
 

@@ -11,7 +11,7 @@ from hrnet_mm.checkpoint import (
     hash_in_name,
     load_local_checkpoint,
     publish_checkpoint,
-    verify_checkpoint_file,
+    verify_checkpoint,
 )
 from hrnet_mm.models import HRNet
 
@@ -65,7 +65,7 @@ def test_non_checkpoints_fail_with_a_message_that_says_so(good, tmp_path, kind):
             archive.writestr('notes.txt', 'hello')
     expected = {'truncated': 'damaged or truncated', 'empty': 'is empty: not a checkpoint',
                 'text': 'is not a checkpoint', 'pickled-list': 'holds a list, not a checkpoint',
-                'tensorless-dict': 'holds no tensor', 'zip-of-junk': 'damaged or not a checkpoint'}[kind]
+                'tensorless-dict': 'holds no tensor', 'zip-of-junk': 'zip archive but not a torch checkpoint'}[kind]
     with pytest.raises(CheckpointError, match=expected):
         load_local_checkpoint(path)
     with pytest.raises(CheckpointError, match=expected):
@@ -91,7 +91,7 @@ def test_publish_strips_resume_state_and_names_the_hash(good, tmp_path):
     wrong = tmp_path / f"hrnet_w18s-{'0' * 7}a.pth"
     wrong.write_bytes(published.read_bytes())
     with pytest.raises(CheckpointError, match='its sha256 starts with'):
-        verify_checkpoint_file(wrong)
+        verify_checkpoint(wrong)
 
 
 def test_publish_cli(good, tmp_path, capsys):

@@ -1,6 +1,5 @@
 """No code runs from a checkpoint: crafted pickles made of allowlisted names are refused everywhere."""
 import io
-import pickle
 import re
 import struct
 import subprocess
@@ -14,7 +13,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from torch import nn
 
-import hrnet_mm  # noqa: F401  (registers the safe globals and the checked local loader)
+import hrnet_mm  # noqa: F401  (routes mmengine's loading through the checked loader)
 from hrnet_mm.checkpoint import CheckpointError, load_local_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +111,7 @@ def gadget(request, tmp_path):
 
 
 def test_the_exec_gadget_is_live_where_getattr_is_allowlisted_process_wide(tmp_path):
-    """What hrnet_mm used to do: without this, the refusals below could pass on a broken gadget."""
+    """What hrnet_mm once did: without this, the refusals below could pass on a broken gadget."""
     marker = tmp_path / 'marker.txt'
     path = as_torch_file(exec_gadget(marker), tmp_path / 'gadget.pth')
     script = ('import torch; from mmengine.logging import HistoryBuffer; '
@@ -122,10 +121,18 @@ def test_the_exec_gadget_is_live_where_getattr_is_allowlisted_process_wide(tmp_p
     assert marker.read_text() == 'code ran'
 
 
-def test_torch_load_refuses_gadgets(gadget):
+def test_our_loader_refuses_gadgets(gadget):
     path, reason = gadget
-    with pytest.raises(pickle.UnpicklingError, match=re.escape(reason)):
-        torch.load(path, weights_only=True)
+    with pytest.raises(CheckpointError, match=f'was refused.*{re.escape(reason)}'):
+        load_local_checkpoint(path)
+
+
+def test_gadgets_stay_refused_when_others_allowlist_the_real_objects(gadget):
+    """Our table is our own: another library allowlisting getattr / HistoryBuffer widens nothing."""
+    path, reason = gadget
+    with torch.serialization.safe_globals([getattr, HistoryBuffer]):
+        with pytest.raises(CheckpointError, match=f'was refused.*{re.escape(reason)}'):
+            load_local_checkpoint(path)
 
 
 def test_mmengine_load_checkpoint_refuses_gadgets(gadget):
@@ -168,22 +175,107 @@ def test_cli_test_and_export_refuse_a_gadget_in_one_line(tmp_path):
         assert not marker.exists()
 
 
-def test_genuine_mmengine_checkpoint_loads_in_a_fresh_process(tmp_path):
-    hub = MessageHub.get_instance('safe-globals-test')
+def _genuine(tmp_path: Path) -> Path:
+    hub = MessageHub.get_instance('unpickler-test')
     for value in (np.float64(0.5), 1.5, np.float32(2.0)):
         hub.update_scalar('train/loss', value)
     hub.update_info('iter', np.int64(7))
     checkpoint = {'meta': {'epoch': 1, 'seed': np.int64(3), 'arr': np.arange(3, dtype=np.int32),
-                           'sigmas': np.array([0.1, 0.2])},
+                           'sigmas': np.array([0.1, 0.2]), 'flag': np.bool_(True), 'big': np.array([2.5], '>f8')},
                   'message_hub': hub.state_dict(), 'state_dict': {'w': torch.ones(2)}}
     path = tmp_path / 'ckpt.pth'
     torch.save(checkpoint, path)
+    return path
+
+
+def test_genuine_mmengine_checkpoint_loads_in_a_fresh_process(tmp_path):
+    path = _genuine(tmp_path)
     # A fresh process: HistoryBuffer has not registered its statistics yet when the file is read.
-    script = (f'import hrnet_mm, torch; c = torch.load({str(path)!r}, weights_only=True); '
+    script = ('import hrnet_mm, torch; from hrnet_mm.checkpoint import load_local_checkpoint; '
+              f'c = load_local_checkpoint({str(path)!r}); '
               "b = c['message_hub']['log_scalars']['train/loss']; "
-              "print(type(b).__name__, b.mean(), b.statistics('max'), c['meta']['arr'].tolist(), c['meta']['seed'])")
+              "print(type(b).__name__, b.mean(), b.statistics('max'), c['meta']['arr'].tolist(), c['meta']['seed'], "
+              "c['meta']['big'].tolist(), c['meta']['flag'])")
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ['HistoryBuffer', str(4 / 3), '2.0', '[0,', '1,', '2]', '3']
+    assert out.split() == ['HistoryBuffer', str(4 / 3), '2.0', '[0,', '1,', '2]', '3', '[2.5]', 'True']
     loaded = load_local_checkpoint(path)
     buffer = loaded['message_hub']['log_scalars']['train/loss']
     assert type(buffer) is HistoryBuffer and buffer.statistics('mean') == pytest.approx(4 / 3)
+    assert np.float64(0.1).dtype is np.dtype('f8'), 'loading must not change numpy\'s shared dtypes'
+
+
+def test_importing_hrnet_mm_leaves_torchs_allowlist_as_torch_ships_it():
+    script = ('import torch, mmengine.runner, mmseg, mmdet, mmpose, mmpretrain; '
+              'before = list(torch.serialization.get_safe_globals()); import hrnet_mm; '
+              'after = torch.serialization.get_safe_globals(); print(before == list(after), len(after))')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == 'True', out
+
+
+def test_a_scoped_allowlist_elsewhere_does_not_break_our_loads(tmp_path):
+    """timm-style ``with safe_globals([...])`` blocks remove their entries on exit; ours are not there."""
+    path = _genuine(tmp_path)
+    with torch.serialization.safe_globals([HistoryBuffer, np.dtype]):
+        pass
+    assert load_local_checkpoint(path)['meta']['seed'] == 3
+
+
+# ------------------------------------------------------------------ numpy reconstruction gadgets
+def _tuple(*items: bytes) -> bytes:
+    return MARK + b''.join(items) + b't'
+
+
+def _dtype(spec: str, flags: int = 0, elsize: int = -1) -> bytes:
+    """numpy.dtype(spec, False, True) with the BUILD state a file chooses."""
+    def i32(n: int) -> bytes:
+        return b'J' + struct.pack('<i', n)
+
+    state = _tuple(b'K\x03', _str('|'), b'N', b'N', b'N', i32(elsize), i32(-1), i32(flags))
+    return _global('numpy', 'dtype') + _tuple(_str(spec), b'\x89', b'\x88') + REDUCE + state + BUILD
+
+
+def _scalar(dtype: bytes, data: bytes) -> bytes:
+    raw = _global('_codecs', 'encode') + _tuple(_str(data.decode('latin1')), _str('latin1')) + REDUCE
+    return _global('numpy._core.multiarray', 'scalar') + _tuple(dtype, raw) + REDUCE
+
+
+NUMPY_GADGETS = {
+    # An object dtype whose flags are cleared: multiarray.scalar then reads 8 file bytes as a pointer.
+    'object-scalar': _scalar(_dtype('O8', flags=0), b'\x41' * 8),
+    'object-dtype': _dtype('O8', flags=63),
+    'structured-dtype': _dtype('V8'),
+    # A float dtype whose state asks for another item size.
+    'float-elsize': _scalar(_dtype('f8', elsize=64), b'\x00' * 8),
+    'short-scalar-data': _scalar(_dtype('f8'), b'\x00' * 2),
+}
+
+
+@pytest.mark.parametrize('name', sorted(NUMPY_GADGETS))
+def test_numpy_gadgets_are_refused_without_touching_memory(tmp_path, name):
+    path = as_torch_file(b'\x80\x02' + NUMPY_GADGETS[name] + STOP, tmp_path / f'{name}.pth')
+    # In a child process: a crash (SIGSEGV) must show as a failure, not take the test run down.
+    script = ('import hrnet_mm; from hrnet_mm.checkpoint import CheckpointError, load_local_checkpoint\n'
+              f'try:\n    load_local_checkpoint({str(path)!r})\nexcept CheckpointError as err:\n    print(err)')
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'was refused' in done.stdout, done.stdout
+
+
+def test_torch_alone_refuses_the_object_scalar_too(tmp_path):
+    """The independent oracle: torch's weights-only loading, which hrnet_mm no longer widens."""
+    path = as_torch_file(b'\x80\x02' + NUMPY_GADGETS['object-scalar'] + STOP, tmp_path / 'g.pth')
+    script = (f'import torch, hrnet_mm\ntry:\n    torch.load({str(path)!r}, weights_only=True)\n'
+              'except Exception as e:\n    print(type(e).__name__)')
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == 'UnpicklingError', (done.stdout, done.stderr[-2000:])
+
+
+def test_a_crafted_history_buffer_state_is_a_checkpoint_error(tmp_path):
+    """Lengths that disagree, a negative max_length, an object array: refused, no AssertionError."""
+    states = [MARK + _str('max_length') + b'J' + struct.pack('<i', -5) + SETITEMS,
+              MARK + _str('_log_history') + _str('not an array') + SETITEMS]
+    for i, items in enumerate(states):
+        body = _global(*HISTORY_BUFFER) + EMPTY_TUPLE + NEWOBJ + EMPTY_DICT + items + BUILD
+        path = as_torch_file(b'\x80\x02' + body + STOP, tmp_path / f'hb{i}.pth')
+        with pytest.raises(CheckpointError, match='was refused.*HistoryBuffer'):
+            load_local_checkpoint(path)

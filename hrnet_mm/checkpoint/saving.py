@@ -1,0 +1,197 @@
+"""Saving checkpoints so that a kill at any moment leaves one to resume from.
+
+mmengine's ``CheckpointHook`` deletes the oldest checkpoint before it writes the new one, writes the
+new one in place and then rewrites ``last_checkpoint`` in place: with ``max_keep_ckpts=1`` a kill
+during the save leaves nothing to resume from, and a kill while ``last_checkpoint`` is written
+leaves it empty. :class:`SafeCheckpointHook` (``type='hrnet_mm.SafeCheckpointHook'``, what our
+configs use) keeps the hook's options and changes the order: write ``<name>.partial``, flush it to
+disk, rename it, replace ``last_checkpoint`` by rename, and only then delete what expired. A
+previous best checkpoint is likewise deleted only after the new best is written.
+"""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Union
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+
+from hrnet_mm.registry import HOOKS
+
+from .integrity import CheckpointError, sha256_of
+from .loading import load_local_checkpoint
+
+PathLike = Union[str, Path]
+PARTIAL = '.partial'
+
+
+def _fsync(path: PathLike) -> None:
+    with open(path, 'rb') as f:
+        os.fsync(f.fileno())
+
+
+def write_text_atomically(path: PathLike, text: str) -> None:
+    """Replace ``path`` by a file holding ``text``: readers see the old or the new text, never a part."""
+    directory = osp.dirname(osp.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=osp.basename(path) + '.', suffix=PARTIAL, dir=directory)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+class _DeferredRemovals:
+    """A file backend whose ``remove``/``rmtree`` wait until the save they belong to is done."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self.pending: List[tuple] = []
+
+    def remove(self, path: str) -> None:
+        self.pending.append(('remove', path))
+
+    def rmtree(self, path: str) -> None:
+        self.pending.append(('rmtree', path))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments) whose saves never leave nothing to resume.
+
+    Example:
+        >>> from hrnet_mm.registry import HOOKS
+        >>> hook = HOOKS.build(dict(type='SafeCheckpointHook', interval=100, max_keep_ckpts=1))
+        >>> type(hook).__name__, hook.max_keep_ckpts
+        ('SafeCheckpointHook', 1)
+    """
+
+    @contextlib.contextmanager
+    def _removals_after(self) -> Iterator[_DeferredRemovals]:
+        hook: Any = self  # mmengine sets file_backend in before_train, untyped
+        deferred = _DeferredRemovals(hook.file_backend)
+        hook.file_backend = deferred
+        try:
+            yield deferred
+        finally:
+            hook.file_backend = deferred._backend
+        for action, path in deferred.pending:  # only reached when the save succeeded
+            getattr(hook.file_backend, action)(path)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.isdir(self.out_dir):
+            for name in os.listdir(self.out_dir):  # what a killed save left behind
+                if name.endswith(PARTIAL):
+                    os.remove(osp.join(self.out_dir, name))
+
+    def _expire(self, runner, step: int) -> List[str]:
+        """Record ``step`` among the kept checkpoints; return the paths that fall out (deleted later)."""
+        if self.max_keep_ckpts <= 0 or (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            return []
+        expired = []
+        while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
+            old = self.filename_tmpl.format(self.keep_ckpt_ids.popleft())
+            expired.append(self.file_backend.join_path(self.out_dir, old))
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        return expired
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        expired = self._expire(runner, step)
+        name = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, name)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        # On local disks the bytes go to <name>.partial and are renamed once complete; the
+        # checkpoint's own records (last_ckpt, keep_ckpt_ids) name the final file throughout.
+        local = isinstance(self.file_backend, LocalBackend)
+        runner.save_checkpoint(self.out_dir, name + PARTIAL if local else name, self.file_client_args,
+                               save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
+                               meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        if not is_main_process():
+            return
+        if local:
+            _fsync(self.last_ckpt + PARTIAL)
+            os.replace(self.last_ckpt + PARTIAL, self.last_ckpt)
+        write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        for path in expired:
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # checkpoints saved by deepspeed are directories
+                self.file_backend.rmtree(path)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        with self._removals_after():
+            super()._save_best_checkpoint(runner, metrics)
+
+
+def first_non_finite(state_dict: dict) -> Optional[str]:
+    """The key of the first floating-point tensor holding NaN or Inf, or None."""
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            return key
+    return None
+
+
+def publish_checkpoint(src: PathLike, out: Optional[PathLike] = None, keep_keys=('meta', 'state_dict')) -> Path:
+    """Write a release copy of a trained checkpoint, OpenMMLab style: weights and meta only, hashed name.
+
+    The copy is written under a temporary name and renamed, so a failure (a full disk) leaves
+    nothing behind. Config text that would run code is not kept (it is dropped on loading).
+
+    Args:
+        src: A checkpoint written by an mmengine runner (or any dict with ``state_dict``).
+        out: Output path *stem* such as ``work_dirs/hrnet_w32.pth``. Default: next to ``src``.
+        keep_keys: Top-level keys to keep; the optimizer and the other resume-only state go.
+
+    Returns:
+        Path: ``<out stem>-<sha256 prefix>.pth``; the prefix has 8 hex digits, more if needed to
+        hold a letter (so that :func:`~hrnet_mm.checkpoint.integrity.hash_in_name` recognizes it).
+
+    Raises:
+        CheckpointError: ``src`` is damaged, has no ``state_dict``, holds NaN/Inf weights (the first
+            one is named), or the copy cannot be written.
+    """
+    checkpoint = load_local_checkpoint(src, map_location='cpu')
+    state_dict = checkpoint.get('state_dict')
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f'{src} has no state_dict to publish (keys: {sorted(checkpoint)})')
+    bad = first_non_finite(state_dict)
+    if bad is not None:
+        raise CheckpointError(f'{src} holds NaN or Inf weights (first: {bad}); refusing to publish it')
+    released = {k: checkpoint[k] for k in keep_keys if k in checkpoint}
+    out = Path(out) if out is not None else Path(src)
+    tmp = out.with_name(out.stem + '.publishing' + PARTIAL)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(released, tmp)
+        _fsync(tmp)
+        digest = sha256_of(tmp)
+        length = 8
+        while not any(c in 'abcdef' for c in digest[:length]):
+            length += 1
+        final = out.with_name(f'{out.stem}-{digest[:length]}.pth')
+        os.replace(tmp, final)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise CheckpointError(f'cannot write the published copy of {src} to {out.parent}: '
+                              f'{err.strerror or err}') from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return final
+
