@@ -109,9 +109,12 @@ def load_local_checkpoint(filename: PathLike, map_location: Any = 'cpu') -> dict
         >>> load_local_checkpoint(path)['state_dict']['w'].tolist()
         [1.0, 1.0]
     """
+    if not str(filename).strip():
+        raise CheckpointError('no checkpoint file named: the path is empty (an empty last_checkpoint file in a work '
+                              'dir names none; a save was interrupted: pass the checkpoint to resume from)')
     path = os.path.expanduser(str(filename))
-    if os.path.isdir(path) or not str(filename).strip():
-        raise CheckpointError(f'checkpoint {str(filename)!r} is not a file')
+    if os.path.isdir(path):
+        raise CheckpointError(f'checkpoint {path} is a directory, not a file')
     verify_checkpoint(path)
     with open(path, 'rb') as stream:
         checkpoint = _check_contents(path, _unpickle(stream, path, map_location))

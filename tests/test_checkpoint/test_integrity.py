@@ -124,3 +124,110 @@ def test_pickle_of_plain_objects_is_refused_not_run(tmp_path):
     with pytest.raises(CheckpointError, match='was refused'):
         load_local_checkpoint(path)
     assert not marker.exists()
+
+
+def _zip_header_offsets(path) -> list:
+    """Every byte offset of the archive's headers: local headers, central directory, end records."""
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        central_start = archive.start_dir
+    size = path.stat().st_size
+    offsets = []
+    with open(path, 'rb') as f:
+        for info in infos:
+            f.seek(info.header_offset + 26)
+            name_len, extra_len = int.from_bytes(f.read(2), 'little'), int.from_bytes(f.read(2), 'little')
+            offsets += range(info.header_offset, info.header_offset + 30 + name_len + extra_len)
+    return offsets + list(range(central_start, size))
+
+
+def test_every_flipped_header_byte_is_caught_or_harmless(tmp_path):
+    """A flip anywhere in the zip headers: a CheckpointError, or exactly the original checkpoint."""
+    original = {'meta': {'iter': 3, 'name': 'x'}, 'state_dict': {'w': torch.arange(6.0), 'b': torch.ones(2, 3)}}
+    good_path = tmp_path / 'small.pth'
+    torch.save(original, good_path)
+    data = good_path.read_bytes()
+    offsets = _zip_header_offsets(good_path)
+    assert len(offsets) > 300
+    with zipfile.ZipFile(good_path) as archive:  # where the central directory stores each CRC-32
+        crc_fields = set()
+        position = archive.start_dir
+        for _ in archive.infolist():
+            crc_fields.update(range(position + 16, position + 20))
+            lengths = data[position + 28:position + 34]
+            position += 46 + sum(int.from_bytes(lengths[i:i + 2], 'little') for i in (0, 2, 4))
+    refused = set()
+    flipped = tmp_path / 'flipped.pth'
+    for offset in offsets:
+        damaged = bytearray(data)
+        damaged[offset] ^= 0xFF
+        flipped.write_bytes(bytes(damaged))
+        try:
+            loaded = load_local_checkpoint(flipped)
+        except CheckpointError:
+            refused.add(offset)
+            continue
+        assert loaded['meta'] == original['meta'], offset
+        assert loaded['state_dict'].keys() == original['state_dict'].keys(), offset
+        assert all(torch.equal(loaded['state_dict'][k], v) for k, v in original['state_dict'].items()), offset
+    assert crc_fields <= refused, 'a changed CRC-32 must always be caught'
+
+
+def _saved_as_if_on_cuda(path):
+    """A checkpoint whose storages say ``cuda:0``, as one written on a GPU host does."""
+    real = torch.serialization.location_tag
+    torch.serialization.location_tag = lambda storage: 'cuda:0'
+    try:
+        torch.save({'state_dict': {'w': torch.ones(3)}}, path)
+    finally:
+        torch.serialization.location_tag = real
+    return path
+
+
+def test_a_gpu_written_checkpoint_loads_and_passes_the_cli_checks_on_a_cpu_host(tmp_path):
+    path = _saved_as_if_on_cuda(tmp_path / 'gpu.pth')
+    assert load_local_checkpoint(path)['state_dict']['w'].device.type == 'cpu'
+    if not torch.cuda.is_available():  # with CUDA present, map_location=None loads it onto the GPU
+        with pytest.raises(CheckpointError, match="holds CUDA tensors and this host has no CUDA: load it with "
+                                                  "map_location='cpu'"):
+            load_local_checkpoint(path, map_location=None)
+    import subprocess
+    import sys
+    from pathlib import Path
+    seg_demo = (Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_seg'
+                / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py')
+    for command in (['test', str(seg_demo), str(path)], ['train', str(seg_demo), '--resume', str(path)]):
+        done = subprocess.run([sys.executable, '-m', 'hrnet_mm.cli', *command, '--work-dir', str(tmp_path / 'w'),
+                               '--dry-run'], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_empty_path_from_an_empty_last_checkpoint_says_what_happened():
+    with pytest.raises(CheckpointError, match='the path is empty .*last_checkpoint .* a save was interrupted'):
+        load_local_checkpoint('')
+
+
+def test_a_legacy_file_loads_with_a_warning_unless_its_name_carries_its_hash(tmp_path, capsys):
+    import hashlib
+
+    from mmengine.logging import MMLogger
+    path = tmp_path / 'legacy.pth'
+    torch.save({'state_dict': {'w': torch.arange(3.0)}}, path, _use_new_zipfile_serialization=False)
+    assert path.read_bytes()[:2] == b'\x80\x02'
+    logger = MMLogger.get_current_instance()
+    records = []
+    handler = __import__('logging').Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        assert load_local_checkpoint(path)['state_dict']['w'].tolist() == [0.0, 1.0, 2.0]
+        assert any('legacy format, which stores no checksums' in r.getMessage() for r in records)
+        records.clear()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        prefix = next(digest[:n] for n in range(8, 65) if any(c in 'abcdef' for c in digest[:n]))
+        named = tmp_path / f'legacy-{prefix}.pth'
+        path.rename(named)
+        assert load_local_checkpoint(named)['state_dict']['w'].tolist() == [0.0, 1.0, 2.0]
+        assert not records, 'a verified hash makes the legacy file checked'
+    finally:
+        logger.removeHandler(handler)

@@ -7,9 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from hrnet_mm.cli.runner import tool_path
+from hrnet_mm.testing.checkpoints import load_run_checkpoint
 from hrnet_mm.testing.cls_data import CLASSES, generate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_stock_tools_train_and_evaluate_the_demo_config(cls_data, tmp_path):
     assert train.returncode == 0, log[-3000:]
     assert re.search(r'Iter\(train\) \[4/4\]', log)
     checkpoint = tmp_path / 'iter_4.pth'
-    saved = torch.load(checkpoint, weights_only=True)
+    saved = load_run_checkpoint(checkpoint)
     assert saved['meta']['iter'] == 4 and 'neck.final_layer.0.weight' in saved['state_dict']
     top1 = [float(v) for v in re.findall(r'accuracy/top1: ([0-9.]+)', log)]
     assert top1 and 0 <= top1[-1] <= 100

@@ -6,6 +6,7 @@ from mmengine.runner import Runner
 
 from hrnet_mm.cli import build_parser
 from hrnet_mm.cli.runner import build_command
+from hrnet_mm.testing.checkpoints import load_run_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_det'
 DEMO = CONFIGS / 'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py'
@@ -33,6 +34,7 @@ def test_short_faster_rcnn_training_lowers_the_loss(det_data, tmp_path):
     losses = runner.message_hub.get_scalar('train/loss').data[0]
     assert len(losses) == 30 and losses[-6:].mean() < 0.8 * losses[:6].mean(), losses
     assert (tmp_path / 'iter_30.pth').exists()
+    assert load_run_checkpoint(tmp_path / 'iter_30.pth')['meta']['iter'] == 30
     # Stock resume through the checked, weights-only loader: optimizer, schedulers and message hub.
     longer = use_data(Config.fromfile(str(DEMO)), det_data, tmp_path, max_iters=32)
     longer.param_scheduler, longer.train_dataloader.batch_size = cfg.param_scheduler, 2

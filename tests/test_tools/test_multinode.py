@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 import hrnet_mm  # noqa: F401  (allows mmengine checkpoints under weights_only loading)
+from hrnet_mm.testing.checkpoints import load_run_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'
@@ -80,7 +80,7 @@ def check_one_job_of_two(logs: list, work_dirs: list) -> None:
     assert len(run_dirs[0]) == 1 and run_dirs[1] == run_dirs[0]
     # Only global rank 0 saves: the first work dir holds the checkpoint, the second none.
     assert (work_dirs[0] / f'iter_{ITERS}.pth').is_file() and not list(work_dirs[1].rglob('*.pth'))
-    checkpoint = torch.load(work_dirs[0] / f'iter_{ITERS}.pth', map_location='cpu', weights_only=True)
+    checkpoint = load_run_checkpoint(work_dirs[0] / f'iter_{ITERS}.pth')
     assert checkpoint['meta']['iter'] == ITERS
 
 
@@ -102,7 +102,7 @@ def test_two_nodes_train_together(seg_data, tmp_path):
         assert f'--nnodes=2 --node_rank={rank} --master_addr=127.0.0.1 --master_port={port}' in log
     assert 'Distributed launcher: pytorch' in logs[0]
     check_one_job_of_two(logs, work_dirs)
-    checkpoint = torch.load(work_dirs[0] / f'iter_{ITERS}.pth', map_location='cpu', weights_only=True)
+    checkpoint = load_run_checkpoint(work_dirs[0] / f'iter_{ITERS}.pth')
     assert "launcher = 'pytorch'" in checkpoint['meta']['cfg'] and "backend='gloo'" in checkpoint['meta']['cfg']
 
 

@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from hrnet_mm.apis import infer_pose
+from hrnet_mm.testing.checkpoints import load_run_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs' / 'hrnet_pose' / 'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py'
@@ -71,6 +72,7 @@ def test_pose_resume_continues_to_the_final_epoch(pose_data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         stopped.train()
     assert (tmp_path / 'epoch_1.pth').exists()
+    assert load_run_checkpoint(tmp_path / 'epoch_1.pth')['meta']['epoch'] == 1
     cfg = pose_cfg(pose_data, tmp_path, max_epochs=2)
     cfg.resume = True
     resumed = Runner.from_cfg(cfg)

@@ -12,6 +12,8 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from hrnet_mm.testing.checkpoints import load_run_checkpoint
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'
 
@@ -72,8 +74,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(seg_data, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         stopped.train()
     assert (tmp_path / 'stopped' / 'iter_6.pth').exists() and not (tmp_path / 'stopped' / 'iter_12.pth').exists()
-    # mmengine checkpoints hold HistoryBuffers and numpy objects: they must load with weights_only.
-    saved = torch.load(tmp_path / 'stopped' / 'iter_6.pth', weights_only=True)
+    # mmengine checkpoints hold HistoryBuffers and numpy objects: safe loading must keep all of them.
+    saved = load_run_checkpoint(tmp_path / 'stopped' / 'iter_6.pth')
     assert saved['meta']['iter'] == 6 and 'optimizer' in saved and 'param_schedulers' in saved
 
     cfg = small_run_cfg(seg_data, tmp_path / 'stopped', max_iters=12, ckpt_interval=6)
