@@ -6,3 +6,5 @@ custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
 model = dict(
     backbone=dict(_delete_=True, type='hrnet_mm.HRNet', arch='w18', multiscale_output=True),
     neck=dict(_delete_=True, type='hrnet_mm.HRNetClsNeck', in_channels=[18, 36, 72, 144]))
+# Saves that a kill cannot lose (hrnet_mm/checkpoint/saving.py); the base's options stay.
+default_hooks = dict(checkpoint=dict(type='hrnet_mm.SafeCheckpointHook'))

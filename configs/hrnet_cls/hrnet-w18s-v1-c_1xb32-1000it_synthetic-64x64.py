@@ -55,7 +55,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+    checkpoint=dict(type='hrnet_mm.SafeCheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
     visualization=dict(type='VisualizationHook', enable=False, rescale_factor=4.0))  # 256x256 pictures
 log_processor = dict(by_epoch=False)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -63,7 +63,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=1),
+    checkpoint=dict(type='hrnet_mm.SafeCheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=1),
     visualization=dict(type='DetVisualizationHook', interval=20))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

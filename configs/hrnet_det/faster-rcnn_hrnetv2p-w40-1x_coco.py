@@ -6,3 +6,5 @@ model = dict(
     backbone=dict(_delete_=True, type='hrnet_mm.HRNet', arch='w40', norm_eval=True,
                   init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://msra/hrnetv2_w40')),
     neck=dict(_delete_=True, type='hrnet_mm.HRNetV2pNeck', in_channels=[40, 80, 160, 320], out_channels=256))
+# Saves that a kill cannot lose (hrnet_mm/checkpoint/saving.py); the base's options stay.
+default_hooks = dict(checkpoint=dict(type='hrnet_mm.SafeCheckpointHook'))

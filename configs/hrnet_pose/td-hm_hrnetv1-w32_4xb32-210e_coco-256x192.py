@@ -7,3 +7,5 @@ model = dict(backbone=dict(type='hrnet_mm.HRNet', arch='w32', extra=None, multis
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
 auto_scale_lr = dict(base_batch_size=128)
 train_dataloader = dict(batch_size=32)
+# Saves that a kill cannot lose (hrnet_mm/checkpoint/saving.py); the base's options stay.
+default_hooks = dict(checkpoint=dict(type='hrnet_mm.SafeCheckpointHook'))

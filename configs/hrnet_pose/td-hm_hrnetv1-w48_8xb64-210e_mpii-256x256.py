@@ -3,3 +3,5 @@ custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)
 # HRNetV1: the last module fuses into the highest resolution only (the official pose layout, whose
 # checkpoints load strictly); the stock ImageNet init_cfg is kept.
 model = dict(backbone=dict(type='hrnet_mm.HRNet', arch='w48', extra=None, multiscale_output=False))
+# Saves that a kill cannot lose (hrnet_mm/checkpoint/saving.py); the base's options stay.
+default_hooks = dict(checkpoint=dict(type='hrnet_mm.SafeCheckpointHook'))

@@ -70,7 +70,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=250, max_keep_ckpts=2),
+    checkpoint=dict(type='hrnet_mm.SafeCheckpointHook', by_epoch=False, interval=250, max_keep_ckpts=2),
     visualization=dict(type='SegVisualizationHook', interval=10))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -36,4 +36,4 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.007, momentum=0.9, weight_decay=0.0005))
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=max_iters, by_epoch=False)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=11400)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=11400))
+default_hooks = dict(checkpoint=dict(type='hrnet_mm.SafeCheckpointHook', by_epoch=False, interval=11400))

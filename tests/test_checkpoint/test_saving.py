@@ -185,3 +185,16 @@ def test_publish_keeps_plain_config_text_and_drops_code(tmp_path):
                src)
     published = load_local_checkpoint(publish_checkpoint(src, tmp_path / 'plain.pth'))
     assert published['meta']['cfg'] == "model = dict(type='HRNet', widths=[18, 36])\n"
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'configs').rglob('*.py'))
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=lambda p: p.name)
+def test_every_packaged_config_saves_with_the_safe_hook(config):
+    from mmengine.config import Config
+    from mmengine.registry import HOOKS
+    cfg = Config.fromfile(str(config))
+    hook = cfg.default_hooks.checkpoint
+    assert hook.type == 'hrnet_mm.SafeCheckpointHook'
+    assert HOOKS.get(hook.type).__name__ == 'SafeCheckpointHook'
