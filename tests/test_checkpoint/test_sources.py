@@ -213,3 +213,28 @@ def test_the_environment_switch_is_read_at_import():
         done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True,
                               env={**__import__('os').environ, 'HRNET_MM_SAFE_LOADING': value})
         assert done.stdout.strip() == stock, (value, done.stdout, done.stderr[-1000:])
+
+
+def test_a_payload_from_a_storage_backend_is_refused(tmp_path, monkeypatch):
+    """s3:// goes through mmengine's file backend (petrel); a stand-in backend serves the bytes here."""
+    from mmengine.fileio import io as mm_io
+    from mmengine.fileio.backends import BaseStorageBackend, registry_utils
+    marker = tmp_path / 'marker.txt'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'hook': _OpensAFile(marker)}, evil)
+
+    class Bucket(BaseStorageBackend):
+        def __init__(self, **kwargs):
+            pass
+
+        def get(self, filepath):
+            return evil.read_bytes()
+
+        def get_text(self, filepath, encoding='utf-8'):
+            raise NotImplementedError
+
+    monkeypatch.setitem(registry_utils.backends, 'petrel', Bucket)
+    monkeypatch.setattr(mm_io, 'backend_instances', {})
+    with pytest.raises(CheckpointError, match='s3://bucket/evil.pth was refused'):
+        load_checkpoint(nn.Linear(1, 1), 's3://bucket/evil.pth', map_location='cpu')
+    assert not marker.exists()
