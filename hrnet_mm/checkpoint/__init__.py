@@ -13,9 +13,14 @@ from .config_text import plain_config_problem
 from .integrity import CheckpointError, hash_in_name, sha256_of, verify_checkpoint
 from .loading import load_checkpoint_bytes, load_local_checkpoint
 from .saving import SafeCheckpointHook, publish_checkpoint, write_text_atomically
-from .sources import checkpoint_loaders_installed, install_checkpoint_loaders, uninstall_checkpoint_loaders
+from .sources import (
+                      checkpoint_loaders_installed,
+                      fetch_checkpoint,
+                      install_checkpoint_loaders,
+                      uninstall_checkpoint_loaders,
+)
 
 __all__ = ['CheckpointError', 'SafeCheckpointHook', 'checkpoint_loaders_installed', 'checkpoint_width',
-           'hash_in_name', 'install_checkpoint_loaders', 'load_backbone_checkpoint', 'load_checkpoint_bytes',
-           'load_local_checkpoint', 'plain_config_problem', 'publish_checkpoint', 'sha256_of',
+           'fetch_checkpoint', 'hash_in_name', 'install_checkpoint_loaders', 'load_backbone_checkpoint',
+           'load_checkpoint_bytes', 'load_local_checkpoint', 'plain_config_problem', 'publish_checkpoint', 'sha256_of',
            'uninstall_checkpoint_loaders', 'verify_checkpoint', 'write_text_atomically']

@@ -167,3 +167,15 @@ def checkpoint_loaders_installed() -> bool:
     """Whether mmengine's loaders are ours now."""
     schemes = mm_checkpoint.CheckpointLoader._schemes
     return all(schemes.get(prefix) is loader for prefix, loader in LOADERS.items())
+
+
+def fetch_checkpoint(source: str, map_location: Any = 'cpu') -> dict:
+    """Load a checkpoint from any source mmengine names (path, URL, ``open-mmlab://...``), checked.
+
+    What the ``hrnet-mm`` commands call before they start a run, so that a bad file fails in one line.
+
+    Raises:
+        FileNotFoundError: No such local file.
+        CheckpointError: See :mod:`hrnet_mm.checkpoint.loading`.
+    """
+    return mm_checkpoint.CheckpointLoader.load_checkpoint(str(source), map_location=map_location, logger='silent')
