@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The whole GPU verification in one run on one CUDA GPU, within 8 minutes (docs/benchmarks.md).
 #
-# Usage: bash tools/gpu_check.sh [--dry-run] OUT [PART ...]
-#   PART      env cuda ddp demo bench (default: all of them). env always runs first: the other parts
-#             need its set-up, and every result is recorded with the card's name.
-#   --dry-run list the parts and their commands, and check that every script, config, test file and
-#             command they name exists (with $PY, which must import the stack); runs nothing, writes nothing.
-#   PY        the Python to use (default: python3).
+# Usage: bash tools/gpu_check.sh [--dry-run] [--timeout PART=SECONDS ...] OUT [PART ...]
+#   PART       env cuda ddp demo bench (default: all of them). env always runs first: the other parts
+#              need its set-up, and every result is recorded with the card's name.
+#   --dry-run  list the parts and their commands, and check that every script, config, test file and
+#              command they name exists (with $PY, which must import the stack); runs nothing, writes nothing.
+#   --timeout  another limit for one part, e.g. to rerun a part that ran out of time: --timeout cuda=400
+#   PY         the Python to use (default: python3).
 #
-# On the GPU host: `source .gpu/gpu_env.sh && bash tools/gpu_check.sh $OUT` (.gpu/ is filled on a
-# networked machine by ../shared/gpu/prepare.sh and travels with the repo); without the `source`, the env
-# part sources .gpu/gpu_env.sh itself.
+# On the GPU host: `source .gpu/gpu_env.sh && bash tools/gpu_check.sh $OUT`. .gpu/ (outside git: the
+# offline host's wheels, an mmcv build with CUDA ops, gpu_env.sh) is prepared on a networked machine and
+# travels with the working tree; without the `source`, the env part sources .gpu/gpu_env.sh itself.
 #
 # Each part runs under its own `timeout` (a hang costs that part, not the run); cuda, ddp and demo run
 # side by side (correctness only), bench alone after them (timings). Worst case: env 100 s +
@@ -93,8 +94,9 @@ step() {  # a command of a part; with --dry-run: print it, check its command and
 }
 
 ENV_REPORT="
+import importlib, os, platform, sys
+print(sys.executable, '| PYTHONPATH', os.environ.get('PYTHONPATH'), flush=True)
 $STACK
-import importlib, platform, sys
 cuda = torch.cuda.is_available()
 print('python', platform.python_version(), '| torch', torch.__version__, '| CUDA', torch.version.cuda, '| cuDNN',
       torch.backends.cudnn.version(), '| NCCL', '.'.join(map(str, torch.cuda.nccl.version())) if cuda else '-')
@@ -237,16 +239,23 @@ if [ "${1:-}" = --run-part ]; then
 fi
 
 # ----------------------------------------------------------------- the command line
+USAGE='usage: bash tools/gpu_check.sh [--dry-run] [--timeout PART=SECONDS ...] OUT [PART ...]'
 ARGS=()
-for arg in "$@"; do
-  case $arg in
+while [ $# -gt 0 ]; do
+  case $1 in
     --dry-run) DRY_RUN=1 ;;
+    --timeout)
+      [[ ${2:-} =~ ^([a-z]+)=([1-9][0-9]*)$ ]] && [ -n "${TIMEOUT[${BASH_REMATCH[1]}]:-}" ] \
+        || die "--timeout takes PART=SECONDS with PART one of ${PARTS[*]}, got '${2:-}'"
+      TIMEOUT[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+      shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$SELF" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    -*) die "unknown option $arg (usage: bash tools/gpu_check.sh [--dry-run] OUT [PART ...])" ;;
-    *) ARGS+=("$arg") ;;
+    -*) die "unknown option $1 ($USAGE)" ;;
+    *) ARGS+=("$1") ;;
   esac
+  shift
 done
-[ ${#ARGS[@]} -ge 1 ] || die 'usage: bash tools/gpu_check.sh [--dry-run] OUT [PART ...]'
+[ ${#ARGS[@]} -ge 1 ] || die "$USAGE"
 OUT=${ARGS[0]}
 [[ $OUT == /* ]] || OUT=$CALLER/$OUT
 SELECTED=("${ARGS[@]:1}")
@@ -283,7 +292,7 @@ for library, tool in (('mmseg', 'train'), ('mmseg', 'test'), ('mmpretrain', 'tra
     ls .gpu/mmcv/mmcv_cuda.tgz.part-* > /dev/null 2>&1 || PROBLEMS+=('.gpu/mmcv holds no mmcv build')
     echo '.gpu: present (carry it to the GPU host)'
   else
-    echo '.gpu: absent (the GPU host needs it unless its python imports the stack: bash ../shared/gpu/prepare.sh)'
+    echo '.gpu: absent (the GPU host needs it unless its python imports the stack)'
   fi
   if [ ${#PROBLEMS[@]} -gt 0 ]; then
     printf 'gpu_check: %s\n' "${PROBLEMS[@]}" >&2
@@ -309,9 +318,17 @@ pack() {  # OUT/summary.txt and OUT/logs.tgz, also when the run is interrupted
       printf '%-6s %-26s %8s %8s\n' "$part" "${STATUS[$part]:-not run (interrupted)}" \
         "${SECONDS_TAKEN[$part]:--}" "${TIMEOUT[$part]}"
     done
+    local log
     for part in "${PARTS[@]}"; do
-      [ -s "$WORK/$part/summary.txt" ] || continue
-      echo; echo "== $part"; cat "$WORK/$part/summary.txt"
+      selected "$part" && [ -d "$WORK/$part" ] || continue
+      echo; echo "== $part"
+      [ -s "$WORK/$part/summary.txt" ] && cat "$WORK/$part/summary.txt"
+      [ "${STATUS[$part]:-}" = ok ] && continue
+      for log in "$WORK/$part"/*.log; do  # why it failed, without opening the archive
+        [ -s "$log" ] || continue
+        echo "-- $(basename "$log"), last errors:"
+        { grep -E 'Error|Exception|FAILED|error:|Killed' "$log" || tail -n 5 "$log"; } | tail -n 6
+      done
     done
   } > "$OUT/summary.txt"
   cp "$OUT/summary.txt" "$WORK/summary.txt"

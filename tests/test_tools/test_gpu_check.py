@@ -94,11 +94,15 @@ def test_every_test_that_runs_on_a_gpu_is_in_the_cuda_part(dry_run):
             assert relative in listed, relative
 
 
-def test_an_unknown_part_is_refused_in_one_line(tmp_path):
+def test_an_unknown_part_or_timeout_is_refused_in_one_line(tmp_path):
     for args in (['--dry-run', str(tmp_path / 'out'), 'cuda', 'gpu'], [str(tmp_path / 'out'), 'gpu']):
         proc = run_script(*args)
         assert proc.returncode == 2 and proc.stdout == ''
         assert proc.stderr.strip() == "gpu_check: unknown part 'gpu'; the parts are: env cuda ddp demo bench"
+    proc = run_script('--timeout', 'cuda=soon', str(tmp_path / 'out'))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("gpu_check: --timeout takes PART=SECONDS with PART one of env cuda ddp demo bench, "
+                                   "got 'cuda=soon'")
     assert not (tmp_path / 'out').exists()
 
 
