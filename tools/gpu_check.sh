@@ -25,7 +25,8 @@ cd "$(dirname "$SELF")/.."
 REPO=$PWD
 PY=${PY:-python3}
 export PY  # tools/gpu_benchmarks.sh reads it
-WORK=${GPU_CHECK_WORK:-work_dirs/gpu_check}
+WORK=${GPU_CHECK_WORK:-$REPO/work_dirs/gpu_check}  # the parts' folders; a relative path is the caller's
+[[ $WORK == /* ]] || WORK=$CALLER/$WORK
 PARTS=(env cuda ddp demo bench)
 PARALLEL=(cuda ddp demo)
 declare -A TIMEOUT=([env]=100 [cuda]=210 [ddp]=120 [demo]=180 [bench]=150)
@@ -64,7 +65,7 @@ DRY_RUN=0
 PROBLEMS=()
 
 # ----------------------------------------------------------------- the parts
-# Each runs in its own process (`--run-part NAME DIR`) under `timeout`, its output in DIR/part.log;
+# Each runs in its own process (`--run-part DIR NAME`) under `timeout`, its output in DIR/part.log;
 # `note` lines also go to DIR/summary.txt. Under --dry-run the same functions print their commands.
 note() { echo "$*"; [ "$DRY_RUN" = 1 ] || echo "$*" >> "$PART_DIR/summary.txt"; }
 
