@@ -6,7 +6,10 @@ tools/train.py of mmseg, mmpose, mmdet or mmpretrain) on CPU, then ``hrnet-mm te
 prints the metric and saves pictures with the library's visualizer. Exits non-zero if the held-out
 metric misses the target.
 
-Usage: python tools/demo.py {seg,pose,det,cls} [--work-dir DIR] [--cfg-options k=v ...]
+Usage: python tools/demo.py {seg,pose,det,cls} [--config PATH] [--work-dir DIR] [--cfg-options k=v ...]
+
+``--config`` runs another config of the same task on the same data, e.g. its GPU variant
+(configs/hrnet_seg/fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128_cuda-graph-amp.py).
 """
 import argparse
 import os
@@ -60,10 +63,14 @@ def device_name() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('task', choices=sorted(TASKS))
+    parser.add_argument('--config', help="a config of the task on the demo data (default: the task's demo config)")
     parser.add_argument('--work-dir')
     parser.add_argument('--cfg-options', nargs='+', default=[])
     args = parser.parse_args()
     task = TASKS[args.task]
+    config = args.config or task['config']
+    if not Path(config).is_file():
+        parser.error(f'--config {config} does not exist')
     work_dir = Path(args.work_dir or f'work_dirs/demo_{args.task}')
     work_dir.mkdir(parents=True, exist_ok=True)
 
@@ -71,11 +78,11 @@ def main() -> int:
     cli = [sys.executable, '-m', 'hrnet_mm.cli']
     extra = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
     start = time.time()
-    run(cli + ['train', task['config'], '--work-dir', str(work_dir), *extra], work_dir / 'demo_train.log')
+    run(cli + ['train', config, '--work-dir', str(work_dir), *extra], work_dir / 'demo_train.log')
     train_minutes = (time.time() - start) / 60
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
     pictures_dir = work_dir.resolve() / 'pictures'
-    out = run(cli + ['test', task['config'], checkpoint, '--work-dir', str(work_dir), '--show-dir', str(pictures_dir),
+    out = run(cli + ['test', config, checkpoint, '--work-dir', str(work_dir), '--show-dir', str(pictures_dir),
                      *extra], work_dir / 'demo_test.log')
     value = float(re.findall(task['metric'], out)[-1])
     pictures = sorted(pictures_dir.rglob('*.png')) + sorted(pictures_dir.rglob('*.jpg'))

@@ -3,6 +3,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from hrnet_mm.apis import library_of
 from hrnet_mm.cli import build_parser
@@ -32,10 +33,13 @@ def test_cpu_run_switches_syncbn_to_bn_in_a_copy(tmp_path, capsys):
     assert run_config(args, str(tmp_path), cuda=True) == CITYSCAPES_W18
 
 
-def test_multi_process_uses_torchrun_and_gloo_without_cuda(tmp_path):
-    argv = ['train', CITYSCAPES_W18, '--work-dir', str(tmp_path), '--gpus', '2', '--nnodes', '2', '--node-rank', '1',
-            '--master-addr', '10.0.0.1', '--master-port', '29555', '--cfg-options', 'train_cfg.max_iters=10']
-    command = build_command(_args(argv), 'train')
+MULTI_PROCESS = ['--gpus', '2', '--nnodes', '2', '--node-rank', '1', '--master-addr', '10.0.0.1', '--master-port',
+                 '29555', '--cfg-options', 'train_cfg.max_iters=10']
+
+
+def test_multi_process_uses_torchrun_and_gloo_without_cuda(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    command = build_command(_args(['train', CITYSCAPES_W18, '--work-dir', str(tmp_path), *MULTI_PROCESS]), 'train')
     assert command[1:3] == ['-m', 'torch.distributed.run']
     for flag in ('--nproc_per_node=2', '--nnodes=2', '--node_rank=1', '--master_addr=10.0.0.1',
                  '--master_port=29555'):
@@ -43,6 +47,14 @@ def test_multi_process_uses_torchrun_and_gloo_without_cuda(tmp_path):
     assert command[command.index('--launcher') + 1] == 'pytorch'
     options = command[command.index('--cfg-options') + 1:]
     assert 'train_cfg.max_iters=10' in options and 'env_cfg.dist_cfg.backend=gloo' in options
+
+
+def test_multi_process_with_cuda_keeps_the_configs_backend_and_device_ids(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    command = build_command(_args(['train', CITYSCAPES_W18, '--work-dir', str(tmp_path), *MULTI_PROCESS]), 'train')
+    assert command[1:3] == ['-m', 'torch.distributed.run'] and '--nproc_per_node=2' in command
+    options = command[command.index('--cfg-options') + 1:]
+    assert options == ['train_cfg.max_iters=10']  # NCCL and one device per process, as the config says
 
 
 def test_resume_from_a_file_per_library(tmp_path):

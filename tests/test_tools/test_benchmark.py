@@ -1,4 +1,5 @@
-"""tools/benchmark.py on a tiny input: every row compares models that compute the same function."""
+"""tools/benchmark.py on a tiny input on CPU (also on a GPU host; the GPU runs are tools/gpu_benchmarks.sh):
+every row compares models that compute the same function."""
 import importlib
 import json
 from pathlib import Path
@@ -17,7 +18,7 @@ def benchmark(monkeypatch):
 
 def test_benchmark_rows_cover_like_for_like_and_out_of_the_box(benchmark, tmp_path):
     assert benchmark.main(['--archs', 'w18-small-v1', '--repeats', '1', '--train-repeats', '1', '--no-memory',
-                           '--threads', '1', '--out-dir', str(tmp_path)]) == 0
+                           '--threads', '1', '--device', 'cpu', '--out-dir', str(tmp_path)]) == 0
     result = json.loads((tmp_path / 'benchmark.json').read_text())
     rows = {(r['phase'], r['mode']): r for r in result['rows']}
     assert set(rows) == {('eval', 'plain'), ('eval', 'deploy'), ('eval', 'deploy_cl'),
@@ -40,7 +41,7 @@ def test_whole_iterations_of_three_libraries_configs(benchmark, tmp_path):
                'det=configs/hrnet_det/faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py',
                'stock=mmseg::hrnet/fcn_hr18s_4xb2-40k_cityscapes-512x1024.py']
     assert benchmark.main(['--configs', *configs, '--batch', '1', '--size', '64', '64', '--iters', '1',
-                           '--warmup', '1', '--threads', '1', '--out-dir', str(tmp_path)]) == 0
+                           '--warmup', '1', '--threads', '1', '--device', 'cpu', '--out-dir', str(tmp_path)]) == 0
     result = json.loads((tmp_path / 'iterations.json').read_text())
     rows = {(r['label'], r['phase']): r for r in result['rows']}
     assert set(rows) == {(label, phase) for label in ('seg', 'pose', 'det', 'stock') for phase in ('train', 'infer')}

@@ -20,6 +20,8 @@ from hrnet_mm.testing.checkpoints import load_run_checkpoint
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'
 ITERS = 4
+# Both processes on CPU (gloo) on any host, also one with a single GPU, which two processes cannot share.
+CPU_ONLY = dict(OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
 
 
 def free_port() -> int:
@@ -92,7 +94,7 @@ def train_command(data_root: Path, work_dir: Path, *flags: str) -> list:
 @pytest.mark.slow
 def test_two_nodes_train_together(seg_data, tmp_path):
     port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env = dict(os.environ, **CPU_ONLY)
     work_dirs = [tmp_path / f'node{rank}' for rank in (0, 1)]  # one work dir per node, as on two machines
     commands = [train_command(seg_data, work_dirs[rank], '--gpus', '1', '--nnodes', '2', '--node-rank', str(rank),
                               '--master-addr', '127.0.0.1', '--master-port', str(port)) for rank in (0, 1)]
@@ -111,7 +113,7 @@ def test_slurm_launcher_runs_one_process_per_task(seg_data, tmp_path):
     # What srun sets for each of 2 tasks (mmengine's slurm launcher reads these); MASTER_ADDR is given
     # so that no `scontrol` is needed to find the first host of SLURM_NODELIST.
     port = free_port()
-    envs = [dict(os.environ, OMP_NUM_THREADS='1', SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NTASKS='2',
+    envs = [dict(os.environ, **CPU_ONLY, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NTASKS='2',
                  SLURM_NODELIST='localhost', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port)) for rank in (0, 1)]
     work_dirs = [tmp_path / f'task{rank}' for rank in (0, 1)]
     commands = [train_command(seg_data, work_dirs[rank], '--launcher', 'slurm') for rank in (0, 1)]

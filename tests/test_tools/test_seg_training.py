@@ -112,7 +112,8 @@ def cli_options(seg_data: Path, iters: int):
 
 @pytest.mark.slow
 def test_two_process_torchrun_training(seg_data, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    # CPU and gloo on any host: two processes cannot share a single GPU under NCCL.
+    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
     command = [sys.executable, '-m', 'hrnet_mm.cli', 'train', str(DEMO), '--work-dir', str(tmp_path), '--gpus', '2',
                '--master-port', str(free_port()), '--cfg-options', *cli_options(seg_data, 6)]
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
