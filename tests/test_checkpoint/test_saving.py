@@ -1,6 +1,7 @@
 """Saving loses nothing: a run killed at any moment of a save resumes; publishing is atomic and strict."""
 import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,7 +103,9 @@ def _run(tmp_path: Path, work_dir: Path, hook: str, kill_at: int, resume: bool =
     driver = tmp_path / 'driver.py'
     driver.write_text(DRIVER)
     command = [sys.executable, str(driver), str(work_dir.resolve()), hook, str(kill_at), '1' if resume else '0']
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # A CPU run wherever the tests run: the save's file-system steps are what is tested.
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
 def _events(tmp_path: Path, hook: str) -> list:
