@@ -52,19 +52,26 @@ if ! "$VENV/bin/python" -c 'import mmcv.ops' 2>/dev/null; then
   if ! ls "$WHEEL_DIR"/mmcv-2.1.0-"$PY_TAG"-*.whl >/dev/null 2>&1; then
     echo "[setup] building mmcv 2.1.0 with ops for torch $TORCH_VER ($CUDA_TAG); takes ~6 min once"
     SRC=$(mktemp -d)
-    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d "$SRC"
-    tar -xzf "$SRC"/mmcv-2.1.0.tar.gz -C "$SRC"
+    # pip unpacks the sdist, then runs its setup.py for metadata, which fails on Python 3.13 before it
+    # is patched (below); --no-clean keeps the unpacked tree, the one thing needed from the download.
+    TMPDIR=$SRC "${PIP[@]}" download -q --no-clean --no-deps --no-binary :all: --no-build-isolation \
+      mmcv==2.1.0 -d "$SRC" >"$SRC/download.log" 2>&1 || true
+    TREE=$(ls -d "$SRC"/pip-download-*/mmcv*/ 2>/dev/null | head -n 1)
+    if [[ ! -f $TREE/setup.py ]]; then
+      tail -n 5 "$SRC/download.log" >&2
+      echo "[setup] error: could not download the mmcv 2.1.0 source (log above)" >&2; exit 1
+    fi
     # Two patches to its setup.py: C++20, and a version read that Python 3.13 breaks (exec() no longer
     # writes into locals(), so `locals()['__version__']` raises KeyError): exec into a dict instead.
     sed -i -e 's/c++14/c++20/g' -e 's/c++17/c++20/g' \
       -e "s/exec(compile(f.read(), version_file, 'exec'))/exec(compile(f.read(), version_file, 'exec'), version_ns := {})/" \
-      -e "s/return locals()\['__version__'\]/return version_ns['__version__']/" "$SRC"/mmcv-2.1.0/setup.py
-    grep -q "return version_ns\['__version__'\]" "$SRC"/mmcv-2.1.0/setup.py \
+      -e "s/return locals()\['__version__'\]/return version_ns['__version__']/" "$TREE/setup.py"
+    grep -q "return version_ns\['__version__'\]" "$TREE/setup.py" \
       || { echo "[setup] error: mmcv 2.1.0's setup.py is not the expected one (version patch)" >&2; exit 1; }
     mkdir -p "$WHEEL_DIR.tmp"
     [[ $CUDA_TAG == cpu ]] || export FORCE_CUDA=1
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel -q --no-build-isolation --no-deps \
-      --no-cache-dir "$SRC"/mmcv-2.1.0 -w "$WHEEL_DIR.tmp"
+      --no-cache-dir "$TREE" -w "$WHEEL_DIR.tmp"
     rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.tmp" "$WHEEL_DIR" && rm -rf "$SRC"
   fi
   "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-2.1.0-"$PY_TAG"-*.whl
