@@ -87,8 +87,9 @@ def build_config_parts(cfg, work_dir: str) -> Dict[str, str]:
 
 
 def main(argv=None) -> int:
-    import hrnet_mm  # noqa: F401  (hrnet_mm:: bases)
     from mmengine.config import Config
+
+    import hrnet_mm  # noqa: F401  (hrnet_mm:: bases)
     work_dir, *configs = argv if argv is not None else sys.argv[1:]
     failed = 0
     for config in configs:
