@@ -10,13 +10,12 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 VERSION = re.search(r"__version__ = '([^']+)'", (HERE / 'hrnet_mm' / 'version.py').read_text()).group(1)
 
-# torch, torchvision and mmcv are deliberately not listed: installing the plugin into an existing
-# OpenMMLab environment must never replace the user's (often CUDA-specific) builds.
-# Ranges are the ones tools/setup_env.sh installs and the test suite runs against.
 # What ships under hrnet_mm/.mim/, as in OpenMMLab wheels: mmengine resolves
 # `_base_ = 'hrnet_mm::hrnet_seg/<name>.py'` to <installed hrnet_mm>/.mim/configs/hrnet_seg/<name>.py and
-# reads <installed hrnet_mm>/.mim/model-index.yml first.
-MIM_ITEMS = ('configs', 'model-index.yml')
+# reads <installed hrnet_mm>/.mim/model-index.yml first; `mim train|test hrnet_mm CONFIG` runs
+# .mim/tools/train.py|test.py and `mim run hrnet_mm make_seg_data` the data generators.
+MIM_TOOLS = ('train.py', 'test.py', 'make_seg_data.py', 'make_pose_data.py', 'make_det_data.py', 'make_cls_data.py')
+MIM_ITEMS = ('configs', 'model-index.yml') + tuple(f'tools/{name}' for name in MIM_TOOLS)
 
 
 def populate_mim(argv) -> None:
@@ -33,9 +32,9 @@ def populate_mim(argv) -> None:
     if not (link or copy):
         return
     mim = HERE / 'hrnet_mm' / '.mim'
-    mim.mkdir(exist_ok=True)
     for name in MIM_ITEMS:
         src, dst = HERE / name, mim / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
         if not src.exists():
             raise FileNotFoundError(f'{src} is missing: it ships in hrnet_mm/.mim')
         if dst.is_symlink():
@@ -48,7 +47,7 @@ def populate_mim(argv) -> None:
             dst.unlink()
         if link:
             try:
-                os.symlink(os.path.relpath(src, mim), dst, target_is_directory=src.is_dir())
+                os.symlink(os.path.relpath(src, dst.parent), dst, target_is_directory=src.is_dir())
                 continue
             except OSError:  # no symlinks here (e.g. Windows without the privilege): copy instead
                 pass
@@ -60,6 +59,15 @@ def populate_mim(argv) -> None:
 
 populate_mim(sys.argv[1:])
 
+# torch, torchvision and mmcv are deliberately not listed: installing the plugin into an existing
+# OpenMMLab environment must never replace the user's (often CUDA-specific) builds. Ranges are the
+# ones tools/setup_env.sh installs and the test suite runs against; hrnet_mm/environment.py checks,
+# at import, what cannot be pinned here (a numpy-2 build of xtcocotools).
+INSTALL_REQUIRES = [
+    'mmengine>=0.10.4,<0.11',
+    'numpy>=1.23,<2.4',  # mmpose 1.3's keypoint drawing calls int() on 1-element arrays, an error from 2.4
+    'setuptools<81',  # pkg_resources: mmengine resolves `mmseg::` configs with it, mim imports it
+]
 EXTRAS = {
     'seg': ['mmsegmentation>=1.2.2,<1.3', 'ftfy', 'regex'],
     'det': ['mmdet>=3.3.0,<3.4'],
@@ -80,8 +88,8 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(include=['hrnet_mm', 'hrnet_mm.*']),
     package_data={'hrnet_mm': ['data/*.json', '.mim/model-index.yml', '.mim/configs/*/*.py',
-                               '.mim/configs/*/*.yml', '.mim/configs/*/*.md']},
-    install_requires=['mmengine>=0.10.4,<0.11', 'numpy>=1.23'],
+                               '.mim/configs/*/*.yml', '.mim/configs/*/*.md', '.mim/tools/*.py']},
+    install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={'console_scripts': ['hrnet-mm=hrnet_mm.cli:main']},
     classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],

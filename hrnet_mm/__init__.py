@@ -5,6 +5,11 @@ import warnings
 # hrnet-mm command's output; it is about mmengine's packaging, not about anything the user did.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
+from .environment import log_problems  # noqa: E402
+
+# What pip cannot pin (a numpy-2 build of xtcocotools, a setuptools with pkg_resources): one line each.
+log_problems()
+
 from .checkpoint import install_checkpoint_loaders  # noqa: E402
 from .version import __version__  # noqa: E402,F401
 

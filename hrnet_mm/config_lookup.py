@@ -1,18 +1,23 @@
-"""Finding configs shipped inside the installed package, by file path or by ``hrnet_mm::`` name.
+"""The one place configs are found and loaded: file paths, packaged names and ``pkg::`` names.
 
 Wheels of hrnet_mm carry ``configs/`` and ``model-index.yml`` under ``hrnet_mm/.mim/`` (setup.py puts
-them there, as OpenMMLab wheels do; an editable install links them). Two ways to use them:
+them there, as OpenMMLab wheels do; an editable install links them). Three ways to use them:
 
-* :func:`resolve_config` turns ``hrnet_seg/<name>.py`` into a file path when no such local file exists.
+* :func:`resolve_config` turns a path, ``hrnet_seg/<name>.py`` or ``<pkg>::<folder>/<name>.py`` (ours,
+  ``mmseg::``, ``mmdet::`` ...) into a file path; :func:`load_config` loads it with one-line errors.
+  Every ``hrnet-mm`` command that takes a config goes through them.
 * mmengine's own ``_base_ = 'hrnet_mm::hrnet_seg/<name>.py'`` works once :func:`register_with_mmengine`
   has run in the process (importing this module runs it). mmengine only resolves ``pkg::`` for the
   module names in its ``MODULE2PACKAGE`` table; the entry added here is the supported way in.
 """
+import importlib.util
 from pathlib import Path
-from typing import Optional
+from typing import Any, List, Union
+
+from hrnet_mm.errors import ConfigError, one_line
 
 PACKAGE = 'hrnet_mm'
-PREFIX = PACKAGE + '::'
+SEPARATOR = '::'
 
 # The value mmengine is given for ``hrnet_mm``. mmengine first asks pkg_resources for a distribution of
 # that name and takes <distribution location>/hrnet_mm, which is wrong for editable installs (the
@@ -22,25 +27,39 @@ PREFIX = PACKAGE + '::'
 MMENGINE_LOOKUP_NAME = PACKAGE + '.config_lookup'
 
 
-def packaged_configs_dir() -> Path:
-    """Folder of the configs shipped with the imported package: ``<hrnet_mm>/.mim/configs``."""
-    return Path(__file__).resolve().parent / '.mim' / 'configs'
+def packaged_configs_dir(package: str = PACKAGE) -> Path:
+    """Folder of the configs an installed package ships: ``<package>/.mim/configs``.
+
+    Raises:
+        FileNotFoundError: ``package`` is not installed.
+    """
+    if package == PACKAGE:  # the hrnet_mm actually imported, wherever it lives
+        return Path(__file__).resolve().parent / '.mim' / 'configs'
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f'package {package!r} is not installed, so it ships no configs')
+    return Path(spec.origin).resolve().parent / '.mim' / 'configs'
 
 
-def resolve_config(path_or_name: str) -> str:
-    """The config file to use for a path, a packaged config name, or an ``hrnet_mm::`` name.
+def resolve_config(path_or_name: Union[str, Path]) -> str:
+    """The config file to use for a path, a packaged config name, or a ``<pkg>::`` name.
 
-    Looks, in order, at ``path_or_name`` as a local path, then at the same relative name under
-    :func:`packaged_configs_dir` (``hrnet_mm::`` stripped first).
+    ``<pkg>::<folder>/<name>.py`` is looked up in ``<pkg>/.mim/configs`` (``hrnet_mm::`` in ours,
+    ``mmseg::`` in mmseg's, ...). Anything else is first a local path, then the same relative name
+    under our packaged configs (``hrnet_seg/<name>.py``).
 
     Args:
-        path_or_name: e.g. ``configs/hrnet_seg/x.py``, ``hrnet_seg/x.py`` or ``hrnet_mm::hrnet_seg/x.py``.
+        path_or_name: e.g. ``configs/hrnet_seg/x.py``, ``hrnet_seg/x.py``, ``hrnet_mm::hrnet_seg/x.py``
+            or ``mmseg::_base_/default_runtime.py``.
 
     Returns:
         str: The local path as given if that file exists, else the absolute path of the packaged config.
 
     Raises:
-        FileNotFoundError: Neither exists; the one-line message names both places looked at.
+        FileNotFoundError: No such file; the one-line message names every place looked at.
 
     Example:
         >>> resolve_config('hrnet_mm::hrnet_seg/no-such-config.py')
@@ -48,15 +67,37 @@ def resolve_config(path_or_name: str) -> str:
         ...
         FileNotFoundError: config hrnet_mm::hrnet_seg/no-such-config.py not found: ...
     """
-    name = path_or_name[len(PREFIX):] if path_or_name.startswith(PREFIX) else path_or_name
-    local: Optional[Path] = None if name != path_or_name else Path(path_or_name)
-    if local is not None and local.is_file():
-        return path_or_name
-    packaged = packaged_configs_dir() / name
+    text = str(path_or_name)
+    looked: List[str] = []
+    package, separator, name = text.partition(SEPARATOR)
+    if not separator:
+        package, name = PACKAGE, text
+        if Path(text).is_file():
+            return text
+        looked.append(f'{Path(text).resolve()} (local)')
+    packaged = packaged_configs_dir(package) / name
     if not Path(name).is_absolute() and packaged.is_file():
         return str(packaged)
-    looked = ([f'{local.resolve()} (local)'] if local is not None else []) + [f'{packaged} (packaged)']
-    raise FileNotFoundError(f'config {path_or_name} not found: looked at ' + ', '.join(looked))
+    looked.append(f'{packaged} (packaged)')
+    raise FileNotFoundError(f'config {text} not found: looked at ' + ', '.join(looked))
+
+
+def load_config(config: Union[str, Path, Any]):
+    """An mmengine ``Config`` from anything :func:`resolve_config` takes (a loaded config is returned as is).
+
+    Raises:
+        FileNotFoundError: No such config (one line, naming where it looked).
+        ConfigError: mmengine cannot parse it (one line, naming the file and the reason).
+    """
+    from mmengine.config import Config
+    if not isinstance(config, (str, Path)):
+        return config
+    path = resolve_config(config)
+    try:
+        return Config.fromfile(path)
+    except Exception as err:  # mmengine raises many types here; the user needs file and reason
+        reason = one_line(err, last=True)
+        raise ConfigError(f'config {config} cannot be loaded: {type(err).__name__}: {reason}') from None
 
 
 def register_with_mmengine() -> None:

@@ -205,14 +205,21 @@ def read_checkpoint(path: str) -> StateDict:
 
 
 def build_classifier(config: str):
-    """Our classifier from a ``configs/hrnet_cls`` config, through mmpretrain's registry (random init, CPU, eval)."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(str(config))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(cfg.model)
-    return model.eval()
+    """Our classifier from a ``configs/hrnet_cls`` config (a path, packaged or ``pkg::`` name), random init, CPU, eval.
+
+    Raises:
+        FileNotFoundError: No such config.
+        ConfigError: The config is no mmpretrain config.
+    """
+    from hrnet_mm.apis.build import build_model
+    from hrnet_mm.apis.libraries import library_of
+    from hrnet_mm.config_lookup import load_config
+    cfg = load_config(config)
+    library = library_of(cfg).name
+    if library != 'mmpretrain':
+        raise ConfigError(f'--config {config} is an {library} config; converted HRNet-C weights load into '
+                          'mmpretrain configs (hrnet_cls/...)')
+    return build_model(cfg)[0]
 
 
 def load_strictly(model: torch.nn.Module, state_dict: Mapping[str, Tensor]) -> None:

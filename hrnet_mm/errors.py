@@ -18,3 +18,7 @@ def one_line(err: BaseException, last: bool = False) -> str:
     """The first (or last) non-empty line of an exception's message, or its type name: what a user reads."""
     lines = [line for line in str(err).strip().splitlines() if line.strip()]
     return (lines[-1] if last else lines[0]) if lines else type(err).__name__
+
+
+class SetupError(RuntimeError):
+    """The installed stack lacks something a command needs; the message says what to install."""

@@ -1,12 +1,113 @@
-"""OpenMMLab registries of hrnet_mm.
+"""OpenMMLab registries of hrnet_mm: one child of each mmengine root registry, scope ``hrnet_mm``.
 
-Child registries of mmengine's root registries with scope ``hrnet_mm``: a config anywhere in the
-OpenMMLab world (mmseg, mmpose, mmdet, plain mmengine) builds our modules with
-``type='hrnet_mm.HRNet'``. The scope prefix is what keeps us apart from the stock ``HRNet``s.
+A config anywhere in the OpenMMLab world (mmseg, mmpose, mmdet, mmpretrain, plain mmengine) builds our
+modules with ``type='hrnet_mm.HRNet'``; the scope prefix keeps them apart from the stock ``HRNet``s.
+
+Why every root has a child, although we register only models: a user config that inherits ours
+(``_base_ = 'hrnet_mm::hrnet_seg/<name>.py'``) gets ``_scope_='hrnet_mm'`` stamped by mmengine on
+every dict it inherits from that base, so mmengine looks its ``EncoderDecoder``, ``CocoDataset``,
+``LoggerHook`` ... up in *our* registries, under our scope, and so do the nested dicts built while
+that scope is current. A name we do not register falls through to the library whose scope was
+current before (the config's ``default_scope``, e.g. ``mmseg``), as if the dict carried no stamp;
+without such a library it falls through to mmengine's root, as a child registry does.
+
+Example:
+    >>> from mmengine.registry import DefaultScope
+    >>> from mmseg.registry import MODELS as MMSEG_MODELS
+    >>> with DefaultScope.overwrite_default_scope('mmseg'):
+    ...     with DefaultScope.overwrite_default_scope('hrnet_mm'):  # what a stamped dict does
+    ...         found = MODELS.get('EncoderDecoder')
+    >>> found is MMSEG_MODELS.get('EncoderDecoder')
+    True
 """
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import Registry
+from importlib import import_module
+from typing import Optional
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope='hrnet_mm', locations=['hrnet_mm.models'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='hrnet_mm', locations=['hrnet_mm.checkpoint.saving'])
+from mmengine import registry as root
+from mmengine.registry import DefaultScope, Registry
+
+SCOPE = 'hrnet_mm'
+
+
+def building_library() -> Optional[str]:
+    """The scope of the library building the current config: the innermost default scope that is not ours.
+
+    mmengine keeps the default scopes in creation order; switching to a dict's ``_scope_`` adds one
+    for as long as that dict is built, so the last scope other than ``hrnet_mm`` is the one in force
+    where our scope was switched in. None when no other scope is set.
+    """
+    for instance in reversed(list(DefaultScope._instance_dict.values())):  # no public API lists them
+        if instance.scope_name != SCOPE:
+            return instance.scope_name
+    return None
+
+
+class PluginRegistry(Registry):
+    """A child registry of scope ``hrnet_mm`` whose unknown, unprefixed names come from the building library."""
+
+    def get(self, key: str):
+        scope, name = self.split_scope_key(key)
+        if scope is None:
+            self.import_from_location()
+            if name not in self._module_dict:
+                library = self._library_registry()
+                found = library.get(key) if library is not None else None
+                if found is not None:
+                    return found
+        return super().get(key)
+
+    def _library_registry(self) -> Optional[Registry]:
+        """The same registry (e.g. ``model``) of the building library, or None."""
+        library = building_library()
+        if library is None:
+            return None
+        try:
+            module = import_module(f'{library}.registry')  # what mmengine does before it searches a scope
+        except ImportError:
+            return None
+        _adopt_own_roots(module)
+        found = self._get_root_registry()._search_child(library)
+        return None if found is None or found is self else found
+
+
+def _adopt_own_roots(module) -> None:
+    """Give our scope a child in a library's own root registries too (mmpose's ``KEYPOINT_CODECS``).
+
+    A codec built inside a stamped pose model is looked up under our scope as well; without a child
+    mmengine still finds it, but warns that the scope has no registry in that tree.
+    """
+    for value in vars(module).values():
+        if isinstance(value, Registry) and value.parent is None and SCOPE not in value._children:
+            PluginRegistry(value.name, parent=value, scope=SCOPE, locations=[SCOPE])
+
+
+def _child(root_registry: Registry, locations=('hrnet_mm',)) -> PluginRegistry:
+    # locations: importing hrnet_mm registers all it has; without one, mmengine would look for a
+    # `hrnet_mm.utils.register_all_modules` and warn that it is missing
+    return PluginRegistry(root_registry.name, parent=root_registry, scope=SCOPE, locations=list(locations))
+
+
+# Named as in mmengine.registry (and mmseg / mmdet / mmpose / mmpretrain).
+RUNNERS = _child(root.RUNNERS)
+RUNNER_CONSTRUCTORS = _child(root.RUNNER_CONSTRUCTORS)
+LOOPS = _child(root.LOOPS)
+HOOKS = _child(root.HOOKS)
+STRATEGIES = _child(root.STRATEGIES)
+DATASETS = _child(root.DATASETS)
+DATA_SAMPLERS = _child(root.DATA_SAMPLERS)
+TRANSFORMS = _child(root.TRANSFORMS)
+MODELS = _child(root.MODELS, locations=['hrnet_mm.models'])
+MODEL_WRAPPERS = _child(root.MODEL_WRAPPERS)
+WEIGHT_INITIALIZERS = _child(root.WEIGHT_INITIALIZERS)
+OPTIMIZERS = _child(root.OPTIMIZERS)
+OPTIM_WRAPPERS = _child(root.OPTIM_WRAPPERS)
+OPTIM_WRAPPER_CONSTRUCTORS = _child(root.OPTIM_WRAPPER_CONSTRUCTORS)
+PARAM_SCHEDULERS = _child(root.PARAM_SCHEDULERS)
+METRICS = _child(root.METRICS)
+EVALUATOR = _child(root.EVALUATOR)
+TASK_UTILS = _child(root.TASK_UTILS)
+VISUALIZERS = _child(root.VISUALIZERS)
+VISBACKENDS = _child(root.VISBACKENDS)
+LOG_PROCESSORS = _child(root.LOG_PROCESSORS)
+INFERENCERS = _child(root.INFERENCERS)
+FUNCTIONS = _child(root.FUNCTIONS)

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from mmengine.registry import MODELS as ROOT_MODELS
@@ -47,3 +48,89 @@ def test_custom_imports_alone_makes_the_type_buildable(tmp_path):
     """)
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ['hrnet_mm.models.backbones.hrnet', 'HRNet']
+
+
+def test_every_mmengine_root_registry_has_a_child_of_ours_named_alike():
+    from mmengine.registry import Registry, root
+
+    import hrnet_mm.registry as ours
+    roots = {name: value for name, value in vars(root).items() if isinstance(value, Registry)}
+    assert len(roots) >= 20 and 'HOOKS' in roots and 'DATASETS' in roots
+    for name, registry in roots.items():
+        child = getattr(ours, name)
+        assert child.parent is registry and child.scope == 'hrnet_mm' and child.name == registry.name, name
+        assert registry._children['hrnet_mm'] is child
+
+
+@pytest.mark.parametrize('library, registry_name, key', [
+    ('mmseg', 'MODELS', 'EncoderDecoder'),
+    ('mmseg', 'MODELS', 'CrossEntropyLoss'),
+    ('mmdet', 'MODELS', 'CrossEntropyLoss'),  # a different class of the same name: the building library's
+    ('mmdet', 'DATASETS', 'CocoDataset'),
+    ('mmdet', 'TRANSFORMS', 'LoadAnnotations'),  # mmdet's own, not mmcv's of the root registry
+    ('mmpose', 'TRANSFORMS', 'LoadAnnotations'),
+    ('mmpretrain', 'MODELS', 'ImageClassifier'),
+    ('mmseg', 'HOOKS', 'SegVisualizationHook'),
+    ('mmdet', 'METRICS', 'CocoMetric'),
+])
+def test_a_stamped_scope_falls_through_to_the_building_library(library, registry_name, key):
+    """What mmengine does for a dict carrying `_scope_='hrnet_mm'` inside a run of `library`."""
+    import importlib
+
+    from mmengine.registry import DefaultScope
+
+    import hrnet_mm.registry as ours
+    stock = getattr(importlib.import_module(f'{library}.registry'), registry_name)
+    expected = stock.get(key)
+    assert expected is not None and key not in getattr(ours, registry_name).module_dict
+    with DefaultScope.overwrite_default_scope(library):
+        root = getattr(importlib.import_module('mmengine.registry'), registry_name)
+        with root.switch_scope_and_registry('hrnet_mm') as registry:
+            assert registry is getattr(ours, registry_name)
+            assert registry.get(key) is expected
+            assert registry.get('hrnet_mm.HRNet' if registry_name == 'MODELS' else key) is not None
+
+
+def test_our_own_names_win_and_without_a_library_the_root_answers():
+    from mmengine.hooks import CheckpointHook
+    from mmengine.registry import DefaultScope
+
+    from hrnet_mm.registry import HOOKS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        with DefaultScope.overwrite_default_scope('hrnet_mm'):
+            assert MODELS.get('HRNet') is hrnet_mm.HRNet  # ours, not mmseg's HRNet
+    saved = DefaultScope._instance_dict.copy()
+    DefaultScope._instance_dict.clear()  # a process that set no scope at all
+    try:
+        with DefaultScope.overwrite_default_scope('hrnet_mm'):
+            assert HOOKS.get('CheckpointHook') is CheckpointHook
+            assert MODELS.get('EncoderDecoder') is None  # no library to fall through to
+    finally:
+        DefaultScope._instance_dict.update(saved)
+
+
+# The packaged configs that define their own model / dataset / runner dicts, which mmengine stamps
+# with `_scope_='hrnet_mm'` when a user config inherits them (tests/test_packaging.py builds all of them
+# from an installed wheel).
+OWN_DICTS = [
+    'hrnet_seg/fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py',
+    'hrnet_seg/fcn_hrnetv2-w48_4xb10-114k_lip-473x473_paper.py',
+    'hrnet_pose/td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py',
+    'hrnet_det/faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py',
+    'hrnet_cls/hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64.py',
+]
+
+
+def test_user_configs_inheriting_through_hrnet_mm_build(tmp_path):
+    users = []
+    for name in OWN_DICTS:
+        user = tmp_path / f'user_{Path(name).name}'
+        user.write_text(f"_base_ = 'hrnet_mm::{name}'\nrandomness = dict(seed=1)\n")
+        users.append(str(user))
+    proc = subprocess.run([sys.executable, '-m', 'hrnet_mm.testing.config_builds', str(tmp_path / 'work'), *users],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(('ok ', 'FAIL '))]
+    assert proc.returncode == 0 and len(lines) == len(OWN_DICTS), proc.stdout[-3000:] + proc.stderr[-3000:]
+    models = [line.split()[2] for line in lines]
+    assert models == ['EncoderDecoder', 'EncoderDecoder', 'TopdownPoseEstimator', 'FasterRCNN', 'ImageClassifier']
+    assert 'Failed to search registry' not in proc.stdout + proc.stderr  # mmpose's codec registry included

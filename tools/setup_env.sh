@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv with the pinned OpenMMLab stack and installs hrnet_mm in editable mode.
 # Idempotent: a stamp keyed by the requirement files skips everything on the second run, and the
-# mmcv wheel (a ~6 min C++ build) is cached outside the repo, keyed by torch version and CUDA.
+# mmcv wheel (a ~6 min C++ build) is cached outside the repo, keyed by Python, torch and CUDA versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,21 +46,35 @@ CUDA_TAG=cpu
 if command -v nvcc >/dev/null && "$VENV/bin/python" -c 'import torch,sys; sys.exit(not torch.cuda.is_available())'; then
   CUDA_TAG=cuda$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
 fi
-WHEEL_DIR=$CACHE/mmcv-2.1.0-torch$TORCH_VER-$CUDA_TAG
+PY_TAG=cp${PY_VERSION/./}   # the wheel's Python tag: a cp311 build does not install into 3.13
+WHEEL_DIR=$CACHE/mmcv-2.1.0-$PY_TAG-torch$TORCH_VER-$CUDA_TAG
 if ! "$VENV/bin/python" -c 'import mmcv.ops' 2>/dev/null; then
-  if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
+  if ! ls "$WHEEL_DIR"/mmcv-2.1.0-"$PY_TAG"-*.whl >/dev/null 2>&1; then
     echo "[setup] building mmcv 2.1.0 with ops for torch $TORCH_VER ($CUDA_TAG); takes ~6 min once"
     SRC=$(mktemp -d)
-    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d "$SRC"
-    tar -xzf "$SRC"/mmcv-2.1.0.tar.gz -C "$SRC"
-    sed -i -e 's/c++14/c++20/g' -e 's/c++17/c++20/g' "$SRC"/mmcv-2.1.0/setup.py
+    # pip unpacks the sdist, then runs its setup.py for metadata, which fails on Python 3.13 before it
+    # is patched (below); --no-clean keeps the unpacked tree, the one thing needed from the download.
+    TMPDIR=$SRC "${PIP[@]}" download -q --no-clean --no-deps --no-binary :all: --no-build-isolation \
+      mmcv==2.1.0 -d "$SRC" >"$SRC/download.log" 2>&1 || true
+    TREE=$(ls -d "$SRC"/pip-download-*/mmcv*/ 2>/dev/null | head -n 1)
+    if [[ ! -f $TREE/setup.py ]]; then
+      tail -n 5 "$SRC/download.log" >&2
+      echo "[setup] error: could not download the mmcv 2.1.0 source (log above)" >&2; exit 1
+    fi
+    # Two patches to its setup.py: C++20, and a version read that Python 3.13 breaks (exec() no longer
+    # writes into locals(), so `locals()['__version__']` raises KeyError): exec into a dict instead.
+    sed -i -e 's/c++14/c++20/g' -e 's/c++17/c++20/g' \
+      -e "s/exec(compile(f.read(), version_file, 'exec'))/exec(compile(f.read(), version_file, 'exec'), version_ns := {})/" \
+      -e "s/return locals()\['__version__'\]/return version_ns['__version__']/" "$TREE/setup.py"
+    grep -q "return version_ns\['__version__'\]" "$TREE/setup.py" \
+      || { echo "[setup] error: mmcv 2.1.0's setup.py is not the expected one (version patch)" >&2; exit 1; }
     mkdir -p "$WHEEL_DIR.tmp"
     [[ $CUDA_TAG == cpu ]] || export FORCE_CUDA=1
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" wheel -q --no-build-isolation --no-deps \
-      --no-cache-dir "$SRC"/mmcv-2.1.0 -w "$WHEEL_DIR.tmp"
+      --no-cache-dir "$TREE" -w "$WHEEL_DIR.tmp"
     rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.tmp" "$WHEEL_DIR" && rm -rf "$SRC"
   fi
-  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-2.1.0-"$PY_TAG"-*.whl
 fi
 
 "${PIP[@]}" install -q -r requirements/tasks.txt

@@ -1,36 +1,12 @@
-"""Configs to models: loading a config, switching SyncBN to BN, building a config's model on CPU."""
+"""Configs to models: switching SyncBN to BN, building a config's model on CPU."""
 import importlib
-from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Tuple
 
-from hrnet_mm.errors import ConfigError, one_line
+from hrnet_mm.config_lookup import load_config
 
 from .libraries import Library, library_of
 
-
-def load_config(config: Union[str, Path, Any]):
-    """An mmengine ``Config`` from a path or ``pkg::relative/path.py`` (a loaded config is returned as is).
-
-    Raises:
-        ConfigError: The file does not exist or mmengine cannot parse it (one line, naming the file).
-    """
-    from mmengine.config import Config
-    if not isinstance(config, (str, Path)):
-        return config
-    if '::' in str(config):  # a config shipped in an installed package: mmseg::hrnet/...
-        package, _, relative = str(config).partition('::')
-        try:
-            root = Path(importlib.import_module(package).__file__ or '').parent
-        except ImportError:
-            raise ConfigError(f'config {config}: package {package!r} is not installed') from None
-        config = root / '.mim' / 'configs' / relative
-    if not Path(config).is_file():
-        raise ConfigError(f'config {config} does not exist')
-    try:
-        return Config.fromfile(str(config))
-    except Exception as err:  # mmengine raises many types here; the user needs file and reason
-        reason = one_line(err, last=True)
-        raise ConfigError(f'config {config} cannot be loaded: {type(err).__name__}: {reason}') from None
+__all__ = ['build_model', 'load_config', 'replace_syncbn']
 
 
 def replace_syncbn(node: Any) -> int:
@@ -55,7 +31,8 @@ def build_model(config, checkpoint: Optional[str] = None) -> Tuple[Any, Library,
     if given, supplies every weight.
 
     Args:
-        config (str | mmengine.Config): Config path, or a loaded config (modified in place).
+        config (str | mmengine.Config): Config path, packaged or ``pkg::`` name (see
+            :func:`~hrnet_mm.config_lookup.resolve_config`), or a loaded config (modified in place).
         checkpoint: Checkpoint path. Default: None (random init).
 
     Returns:

@@ -3,12 +3,23 @@ import argparse
 
 from .types import arch_preset, height_width, positive_int
 
+DESCRIPTION = """\
+Count the parameters and GFLOPs of an HRNet model (backbone alone, or with the paper's pose,
+segmentation or classification head) at an input size, next to the paper's table."""
+EPILOG = """\
+examples:
+  hrnet-mm complexity w32 --task pose --input 256x192 --num-outputs 17
+  hrnet-mm complexity w48 --task seg --input 512x1024 --num-outputs 19
+  hrnet-mm complexity --all                 # every row of the paper's table"""
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser('complexity', help="params and GFLOPs of the paper's models, next to the paper")
+    p = sub.add_parser('complexity', help="params and GFLOPs of the paper's models, next to the paper",
+                       description=DESCRIPTION, epilog=EPILOG)
     p.add_argument('arch', nargs='?', default='w32', type=arch_preset,
                    help='preset or alias, e.g. w32, W48, w18-small (= w18-small-v1), w18-small-v2')
-    p.add_argument('--task', choices=('backbone', 'pose', 'seg', 'cls'), default='backbone')
+    p.add_argument('--task', choices=('backbone', 'pose', 'seg', 'cls'), default='backbone',
+                   help='the backbone alone (default) or with the paper head of that task')
     p.add_argument('--input', type=height_width, default=(256, 192), help='HxW, default 256x192')
     p.add_argument('--num-outputs', type=positive_int, default=17, help='keypoints (pose) or classes (seg, cls)')
     p.add_argument('--all', action='store_true', help="every row of the paper's table")

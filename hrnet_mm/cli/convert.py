@@ -1,24 +1,37 @@
 """``hrnet-mm convert``: HRNet-C classification weights (timm, MSRA, mmpretrain) -> the configs/hrnet_cls layout."""
 import argparse
 
+from hrnet_mm.config_lookup import resolve_config
 from hrnet_mm.convert import LAYOUTS, convert_checkpoint
+
+DESCRIPTION = """\
+Convert HRNet-C ImageNet classifier weights of timm, the official MSRA release or mmpretrain to the
+layout of the hrnet_cls configs (backbone + HRNetClsNeck + LinearClsHead). With --config the result
+must also load strictly into that config's model."""
+EPILOG = """\
+example:
+  hrnet-mm convert hrnet_w18.safetensors hrnet_w18_c.pth --from timm --config hrnet_cls/hrnet-w18-c_4xb32_in1k.py"""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``convert SRC DST --from {timm,msra,mmpretrain} [--config CONFIG]`` on argparse subparsers."""
     p = subparsers.add_parser('convert', help='convert HRNet-C classification weights (timm, MSRA, mmpretrain) '
-                                              'to the configs/hrnet_cls layout')
+                                              'to the configs/hrnet_cls layout', description=DESCRIPTION,
+                              epilog=EPILOG)
     p.add_argument('src', help='.pth or .safetensors file')
     p.add_argument('dst', help='output .pth')
     p.add_argument('--from', dest='layout', required=True, choices=LAYOUTS,
                    help='timm: timm hrnet_w* weights; msra: official HRNet-Image-Classification files (same '
                         "layout); mmpretrain: mmpretrain's HRNet classifiers")
-    p.add_argument('--config', help='also check that the result loads strictly into this config\'s model')
+    p.add_argument('--config', help="also check that the result loads strictly into this config's model (a file, "
+                                    'a packaged name such as hrnet_cls/<name>.py, or a pkg:: name)')
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        args.config = resolve_config(args.config)  # a wrong name fails before anything is read
     state_dict = convert_checkpoint(args.src, args.dst, args.layout, args.config)
     groups = {root: sum(1 for k in state_dict if k.startswith(root + '.')) for root in ('backbone', 'neck', 'head')}
     checked = f', loads strictly into {args.config}' if args.config else ''

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from typing import List
 
-from hrnet_mm.apis import library_of, load_config
+from hrnet_mm.apis import library_of
 from hrnet_mm.apis.build import replace_syncbn
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.config_lookup import load_config
+from hrnet_mm.errors import ConfigError, SetupError, one_line
 
-from .types import non_negative_int, port, positive_int
+from .types import cfg_option, non_negative_int, port, positive_int
 
 TENSORBOARD_BACKEND = dict(type='TensorboardVisBackend')
 
@@ -30,19 +31,49 @@ def tool_path(library: str, tool: str) -> Path:
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument('--work-dir', help='default: work_dirs/<config name>')
-    p.add_argument('--gpus', type=positive_int, default=1,
-                   help='processes on this node (GPUs; CPU processes with gloo where CUDA is absent)')
-    p.add_argument('--nnodes', type=positive_int, default=1)
-    p.add_argument('--node-rank', type=non_negative_int, default=0)
-    p.add_argument('--master-addr', default='127.0.0.1')
-    p.add_argument('--master-port', type=port, default=29500)
-    p.add_argument('--launcher', choices=('auto', 'slurm'), default='auto',
-                   help='auto: one process, or torchrun for several; slurm: run under srun, one process per '
-                        'task, the stock tool reads the SLURM_* variables')
+    p.add_argument('--work-dir', help='where logs, checkpoints and the run config go; default: work_dirs/<config name>')
+    p.add_argument('--cfg-options', nargs='+', type=cfg_option, metavar='KEY=VALUE',
+                   help='override config values, as the stock tools take them, e.g. train_cfg.max_iters=2000 '
+                        "'model.backbone.arch=w32' 'optim_wrapper.optimizer.lr=[0.01]'; checked against the "
+                        'config before anything runs (also with --dry-run)')
     p.add_argument('--tensorboard', action='store_true', help='also write TensorBoard event files')
-    p.add_argument('--cfg-options', nargs='+', help='key=value overrides, as the stock tools take')
-    p.add_argument('--dry-run', action='store_true', help='print the command only; write nothing')
+    p.add_argument('--dry-run', action='store_true',
+                   help='check the config, the checkpoint and the options, print the command; write nothing')
+    dist = p.add_argument_group(
+        'several processes and nodes',
+        'Several processes run under torchrun (GPUs with NCCL; without CUDA, CPU processes with gloo).\n'
+        'For N nodes run the same command on each, changing only --node-rank: the world size is\n'
+        '--nnodes x --gpus; node 0 listens on --master-addr:--master-port and writes logs and checkpoints.')
+    dist.add_argument('--gpus', type=positive_int, default=1, metavar='N',
+                      help='processes on this node, one per GPU (default 1: no torchrun)')
+    dist.add_argument('--nnodes', type=positive_int, default=1, metavar='N', help='number of nodes (default 1)')
+    dist.add_argument('--node-rank', type=non_negative_int, default=0, metavar='RANK',
+                      help='index of this node, 0 .. nnodes-1 (default 0)')
+    dist.add_argument('--master-addr', default='127.0.0.1', metavar='HOST',
+                      help="address of node 0, reachable from every node (default 127.0.0.1: one node)")
+    dist.add_argument('--master-port', type=port, default=29500, metavar='PORT',
+                      help='free TCP port on node 0 for the rendezvous (default 29500)')
+    dist.add_argument('--launcher', choices=('auto', 'slurm'), default='auto',
+                      help='auto (default): one process, or torchrun for several; slurm: run under srun, one '
+                           'process per task (srun decides the count; drop --gpus/--nnodes/--node-rank), the '
+                           'stock tool reads the SLURM_* variables')
+
+
+def checked_cfg_options(cfg, options: List[str]) -> List[str]:
+    """``options`` (``key=value`` strings) after checking that they parse and merge into ``cfg``.
+
+    Raises:
+        ConfigError: A value does not parse, or the key path runs through a value that is no dict.
+    """
+    from mmengine.config import DictAction
+    parsed = argparse.ArgumentParser(add_help=False)
+    parsed.add_argument('--cfg-options', nargs='+', action=DictAction)
+    try:
+        overrides = parsed.parse_args(['--cfg-options', *options]).cfg_options
+        cfg.merge_from_dict(overrides)
+    except Exception as err:  # DictAction and merge_from_dict raise several types for bad input
+        raise ConfigError(f'--cfg-options {" ".join(options)}: {one_line(err, last=True)}') from None
+    return options
 
 
 def run_config(args: argparse.Namespace, work_dir: str, cuda: bool) -> str:
@@ -83,7 +114,14 @@ def build_command(args: argparse.Namespace, tool: str) -> List[str]:
                               'process per task, so --gpus / --nnodes / --node-rank do not apply')
         if (args.gpus, args.nnodes, args.node_rank) != (1, 1, 0):
             raise ConfigError('--launcher slurm takes its processes from srun: drop --gpus, --nnodes and --node-rank')
-    library = library_of(load_config(args.config))
+    cfg = load_config(args.config)
+    library = library_of(cfg)
+    from hrnet_mm.environment import problems
+    missing = problems(library.name)
+    if missing:
+        raise SetupError(missing[0])
+    if args.cfg_options:
+        checked_cfg_options(cfg, args.cfg_options)
     cuda = torch.cuda.is_available()
     work_dir = args.work_dir or os.path.join('work_dirs', Path(args.config).stem)
     tool_args = [str(tool_path(library.name, tool)), run_config(args, work_dir, cuda)]

@@ -26,6 +26,14 @@ def port(text: str) -> int:
     return value
 
 
+def cfg_option(text: str) -> str:
+    """One ``key=value`` of ``--cfg-options`` (the value is parsed later, as the stock tools parse it)."""
+    key, equals, _ = text.partition('=')
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f'expected KEY=VALUE such as train_cfg.max_iters=100, got {text!r}')
+    return text
+
+
 def height_width(text: str) -> Tuple[int, int]:
     """``HxW`` such as ``256x192``."""
     try:
