@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hrnet_mm.apis import infer_pose
-    from hrnet_mm.checkpoint import load_local_checkpoint
-    load_local_checkpoint(args.checkpoint)
+    from hrnet_mm.checkpoint import fetch_checkpoint
+    fetch_checkpoint(args.checkpoint)
     people = infer_pose(args.config, args.checkpoint, args.image, args.out_dir, args.device)
     print(f'[hrnet-mm] {len(people)} person(s); drawing and keypoints under {args.out_dir}')
     return 0

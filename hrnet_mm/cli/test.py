@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrnet_mm.checkpoint import load_local_checkpoint
+    from hrnet_mm.checkpoint import fetch_checkpoint
     args.config = resolve_config(args.config)  # a local file, or a packaged one: hrnet_seg/<name>.py
-    load_local_checkpoint(args.checkpoint)  # a damaged or refused file fails here, in one line
+    fetch_checkpoint(args.checkpoint)  # a damaged or refused file fails here, in one line
     return run_tool(args, 'test')

@@ -33,6 +33,6 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     args.config = resolve_config(args.config)  # a local file, or a packaged one: hrnet_seg/<name>.py
     if args.resume not in (None, 'auto'):
-        from hrnet_mm.checkpoint import load_local_checkpoint
-        load_local_checkpoint(args.resume)  # a damaged or refused file fails here, in one line
+        from hrnet_mm.checkpoint import fetch_checkpoint
+        fetch_checkpoint(args.resume)  # a damaged or refused file fails here, in one line
     return run_tool(args, 'train')
