@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import torch
 from torch import Tensor
 
+from hrnet_mm.checkpoint.backbone import load_strictly, unwrap_state_dict
 from hrnet_mm.errors import ConfigError
 
 StateDict = Dict[str, Tensor]
@@ -34,20 +35,6 @@ LAYOUTS = ('timm', 'msra', 'mmpretrain')
 BACKBONE_ROOTS = ('conv1', 'bn1', 'conv2', 'bn2', 'layer1', 'transition1', 'transition2', 'transition3',
                   'stage2', 'stage3', 'stage4')
 NECK_ROOTS = ('incre_modules', 'downsamp_modules', 'final_layer')
-
-
-def unwrap_state_dict(checkpoint: Mapping) -> StateDict:
-    """The tensors of a checkpoint: unwraps ``state_dict`` / ``model`` / ``module`` and a ``module.`` prefix.
-
-    Example:
-        >>> list(unwrap_state_dict({'state_dict': {'module.conv1.weight': torch.zeros(1)}, 'meta': {}}))
-        ['conv1.weight']
-    """
-    for key in ('state_dict', 'model', 'module'):
-        if isinstance(checkpoint.get(key), Mapping):
-            checkpoint = checkpoint[key]
-            break
-    return OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in checkpoint.items() if isinstance(v, Tensor))
 
 
 def detect_layout(state_dict: Mapping[str, Any]) -> Optional[str]:
@@ -220,23 +207,6 @@ def build_classifier(config: str):
         raise ConfigError(f'--config {config} is an {library} config; converted HRNet-C weights load into '
                           'mmpretrain configs (hrnet_cls/...)')
     return build_model(cfg)[0]
-
-
-def load_strictly(model: torch.nn.Module, state_dict: Mapping[str, Tensor]) -> None:
-    """``model.load_state_dict(state_dict, strict=True)`` with one-line errors (missing, extra, shapes).
-
-    Raises:
-        ConfigError: The checkpoint does not fit the model, naming the first offending keys.
-    """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    extra = [k for k in state_dict if k not in own]
-    shapes = [f'{k}: {tuple(v.shape)} vs model {tuple(own[k].shape)}' for k, v in state_dict.items()
-              if k in own and own[k].shape != v.shape]
-    if missing or extra or shapes:
-        raise ConfigError(f'checkpoint does not fit the model: {len(missing)} missing, {len(extra)} unexpected, '
-                          f'{len(shapes)} shape mismatches, e.g. {(missing + extra + shapes)[:3]}')
-    model.load_state_dict(state_dict, strict=True)
 
 
 def convert_checkpoint(src: str, dst: str, layout: str, config: Optional[str] = None) -> StateDict:

@@ -6,9 +6,9 @@
 - :mod:`.loading`: the one load (verify, unpickle, check, clean).
 - :mod:`.sources`: mmengine's schemes (local, URLs, model names, storage backends) routed to it.
 - :mod:`.saving`: ``SafeCheckpointHook`` and ``publish_checkpoint``.
-- :mod:`.backbone`: loading a checkpoint into an HRNet backbone.
+- :mod:`.backbone`: a checkpoint's state dict, how it fits a model, loading it into a backbone.
 """
-from .backbone import checkpoint_width, load_backbone_checkpoint
+from .backbone import checkpoint_width, load_backbone_checkpoint, load_strictly, unwrap_state_dict
 from .config_text import plain_config_problem
 from .integrity import CheckpointError, hash_in_name, sha256_of, verify_checkpoint
 from .loading import load_checkpoint_bytes, load_local_checkpoint
@@ -22,5 +22,6 @@ from .sources import (
 
 __all__ = ['CheckpointError', 'SafeCheckpointHook', 'checkpoint_loaders_installed', 'checkpoint_width',
            'fetch_checkpoint', 'hash_in_name', 'install_checkpoint_loaders', 'load_backbone_checkpoint',
-           'load_checkpoint_bytes', 'load_local_checkpoint', 'plain_config_problem', 'publish_checkpoint', 'sha256_of',
-           'uninstall_checkpoint_loaders', 'verify_checkpoint', 'write_text_atomically']
+           'load_checkpoint_bytes', 'load_local_checkpoint', 'load_strictly', 'plain_config_problem',
+           'publish_checkpoint', 'sha256_of', 'uninstall_checkpoint_loaders', 'unwrap_state_dict',
+           'verify_checkpoint', 'write_text_atomically']

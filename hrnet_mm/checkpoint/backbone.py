@@ -1,7 +1,11 @@
-"""Loading a checkpoint into an HRNet backbone: strict about shapes, tolerant of extra heads."""
+"""State dicts: the tensors of a checkpoint, and how they fit a model (one report, strict or tolerant).
+
+:func:`load_backbone_checkpoint` loads into an HRNet backbone, strict about shapes and tolerant of
+extra heads; :func:`load_strictly` loads a whole model, nothing missing or extra.
+"""
 import re
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, List, Mapping, NamedTuple, Optional
 
 import torch
 from mmengine.logging import print_log
@@ -10,13 +14,49 @@ from torch import nn
 from hrnet_mm.errors import ConfigError
 
 
-def _state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:
+def unwrap_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+    """The tensors of a checkpoint: unwraps ``state_dict`` / ``model`` / ``module`` and a ``module.`` prefix.
+
+    Example:
+        >>> list(unwrap_state_dict({'state_dict': {'module.conv1.weight': torch.zeros(1)}, 'meta': {}}))
+        ['conv1.weight']
+    """
     for key in ('state_dict', 'model', 'module'):
-        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
+        if isinstance(checkpoint.get(key), Mapping):
             checkpoint = checkpoint[key]
             break
     return OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in checkpoint.items()
                        if isinstance(v, torch.Tensor))
+
+
+class Fit(NamedTuple):
+    """How a state dict fits a model's: keys it lacks, keys the model lacks, and shape mismatches."""
+
+    missing: List[str]
+    unexpected: List[str]
+    mismatched: List[str]
+
+
+def fit(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], strict: bool = False) -> Fit:
+    """Compare ``state`` with a model's own state dict; unless ``strict``, ``num_batches_tracked`` may be absent."""
+    return Fit(missing=[k for k in own if k not in state and (strict or not k.endswith('num_batches_tracked'))],
+               unexpected=[k for k in state if k not in own],
+               mismatched=[f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+                           for k, v in state.items() if k in own and own[k].shape != v.shape])
+
+
+def load_strictly(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """``model.load_state_dict(state_dict, strict=True)`` with one-line errors (missing, extra, shapes).
+
+    Raises:
+        ConfigError: The checkpoint does not fit the model, naming the first offending keys.
+    """
+    report = fit(model.state_dict(), state_dict, strict=True)
+    if any(report):
+        raise ConfigError(f'checkpoint does not fit the model: {len(report.missing)} missing, '
+                          f'{len(report.unexpected)} unexpected, {len(report.mismatched)} shape mismatches, '
+                          f'e.g. {(report.missing + report.unexpected + report.mismatched)[:3]}')
+    model.load_state_dict(state_dict, strict=True)
 
 
 def _group_of(key: str) -> str:
@@ -49,15 +89,14 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
             of the model are missing from the checkpoint.
     """
     from mmengine.runner.checkpoint import CheckpointLoader
-    state = _state_dict_of(CheckpointLoader.load_checkpoint(filename, map_location=map_location))
+    state = unwrap_state_dict(CheckpointLoader.load_checkpoint(filename, map_location=map_location))
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
         if not state:
             raise ConfigError(f'no key of {filename} starts with prefix {prefix!r}')
     own = model.state_dict()
-    mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-                  for k, v in state.items() if k in own and own[k].shape != v.shape]
+    missing, unexpected, mismatched = fit(own, state)
     if mismatched:
         width, ours = checkpoint_width(state), checkpoint_width(own)
         if width != ours:
@@ -70,12 +109,11 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
             what = f'has other layer shapes than this HRNet-W{ours}'
         raise ConfigError(f'{filename} {what}: {len(mismatched)} shape mismatches, e.g.\n  '
                           + '\n  '.join(mismatched[:8]))
-    missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
     if missing:
         raise ConfigError(f'{filename} lacks {len(missing)} keys of the model, e.g. {missing[:5]}; '
                          "if the backbone sits under a prefix, set init_cfg=dict(type='Pretrained', "
                          "checkpoint=..., prefix='backbone.')")
-    ignored = sorted({_group_of(k) for k in state if k not in own})
+    ignored = sorted({_group_of(k) for k in unexpected})
     model.load_state_dict(state, strict=False)
     print_log(f'loaded {filename} into {type(model).__name__}: {len(own) - len(missing)} tensors; '
               f'ignored checkpoint entries under {ignored or "nothing"}', logger='current')
