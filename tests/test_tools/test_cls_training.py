@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hrnet_mm.checkpoint import publish_checkpoint
 from hrnet_mm.cli.runner import tool_path
 from hrnet_mm.testing.checkpoints import load_run_checkpoint
 from hrnet_mm.testing.cls_data import CLASSES, generate
@@ -82,7 +83,9 @@ def test_stock_tools_train_and_evaluate_the_demo_config(cls_data, tmp_path):
     top1 = [float(v) for v in re.findall(r'accuracy/top1: ([0-9.]+)', log)]
     assert top1 and 0 <= top1[-1] <= 100
 
-    test = subprocess.run(launch + [str(tool_path('mmpretrain', 'test')), str(DEMO), str(checkpoint), '--work-dir',
+    # The stock test tool on a release copy (hrnet-mm publish), loaded through the checked loader.
+    published = publish_checkpoint(checkpoint, tmp_path / 'release' / 'cls.pth')
+    test = subprocess.run(launch + [str(tool_path('mmpretrain', 'test')), str(DEMO), str(published), '--work-dir',
                                     str(tmp_path / 'test'), '--show-dir', str(tmp_path / 'pictures'),
                                     '--cfg-options', *_options(cls_data, 4)],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -91,3 +94,11 @@ def test_stock_tools_train_and_evaluate_the_demo_config(cls_data, tmp_path):
     # The test tool loads the same weights: its held-out accuracy equals the one validation reported.
     assert float(re.findall(r'accuracy/top1: ([0-9.]+)', log)[-1]) == pytest.approx(top1[-1])
     assert len(list((tmp_path / 'pictures').rglob('*.png'))) == 12
+
+    # Stock resume, through the checked loader: two more iterations from iter_4.
+    resumed = subprocess.run(launch + [str(tool_path('mmpretrain', 'train')), str(DEMO), '--work-dir', str(tmp_path),
+                                       '--resume', '--cfg-options', *_options(cls_data, 6)],
+                             cwd=REPO, capture_output=True, text=True, timeout=600)
+    log = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, log[-3000:]
+    assert re.search(r'resumed epoch: \d+, iter: 4', log) and re.search(r'Iter\(train\) \[6/6\]', log), log[-3000:]
