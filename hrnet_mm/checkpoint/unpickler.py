@@ -194,6 +194,7 @@ ALLOWED: Mapping[str, Any] = _allowed()
 _CALLABLE_IDS = frozenset(id(v) for k, v in ALLOWED.items() if callable(v) and k != 'numpy.ndarray'
                           and not k.startswith(f'{_HISTORY_BUFFER_MODULE}.HistoryBuffer.'))
 _NEWOBJ_CLASSES = (CheckedHistoryBuffer, torch.nn.Parameter, collections.OrderedDict)
+_DICTS = (dict, collections.OrderedDict, collections.Counter)
 
 
 # ------------------------------------------------------------------------------ unpickler
@@ -253,32 +254,33 @@ class CheckpointUnpickler(_PurePythonUnpickler):
         else:
             raise UnpicklingError(f'refusing to set the state of a {kind.__name__} while loading a checkpoint')
 
+    def _check_target(self, opcode: str, accepted: tuple, marked: bool) -> None:
+        """The object an APPEND/SETITEM-like opcode writes into must be a plain container."""
+        if marked:  # the target sits below the MARK
+            target = self.metastack[-1][-1] if self.metastack and self.metastack[-1] else None
+        else:
+            target = self.stack[-2] if opcode == 'APPEND' else self.stack[-3]
+        if type(target) not in accepted:
+            raise UnpicklingError(f'{opcode} into a {type(target).__name__} while loading a checkpoint')
+
     def load_appends(self) -> None:
-        target = self.metastack[-1][-1] if self.metastack else None
-        if type(target) is not list:
-            raise UnpicklingError(f'APPENDS onto a {type(target).__name__}')
+        self._check_target('APPENDS', (list,), marked=True)
         super().load_appends()
 
     def load_append(self) -> None:
-        if type(self.stack[-2]) is not list:
-            raise UnpicklingError(f'APPEND onto a {type(self.stack[-2]).__name__}')
+        self._check_target('APPEND', (list,), marked=False)
         super().load_append()
 
     def load_setitem(self) -> None:
-        if not isinstance(self.stack[-3], dict):
-            raise UnpicklingError(f'SETITEM on a {type(self.stack[-3]).__name__}')
+        self._check_target('SETITEM', _DICTS, marked=False)
         super().load_setitem()
 
     def load_setitems(self) -> None:
-        target = self.metastack[-1][-1] if self.metastack else None
-        if not isinstance(target, dict):
-            raise UnpicklingError(f'SETITEMS on a {type(target).__name__}')
+        self._check_target('SETITEMS', _DICTS, marked=True)
         super().load_setitems()
 
     def load_additems(self) -> None:
-        target = self.metastack[-1][-1] if self.metastack else None
-        if type(target) is not set:
-            raise UnpicklingError(f'ADDITEMS on a {type(target).__name__}')
+        self._check_target('ADDITEMS', (set,), marked=True)
         super().load_additems()
 
     def refuse(self) -> None:
