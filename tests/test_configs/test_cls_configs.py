@@ -58,12 +58,14 @@ def test_config_builds_through_mmpretrain_and_classifies(path):
 
 @pytest.mark.parametrize('path', IMAGENET, ids=[p.stem for p in IMAGENET])
 def test_imagenet_configs_keep_the_stock_recipe(path, tmp_path):
-    """Only backbone and neck differ from mmpretrain's own HRNet config (W18's for the small nets)."""
+    """Only backbone, neck and the checkpoint hook's type differ from mmpretrain's own HRNet config."""
     width = re.match(r'hrnet-w(\d+)', path.name).group(1)
     stock_file = tmp_path / 'stock.py'
     stock_file.write_text(f"_base_ = 'mmpretrain::hrnet/hrnet-w{width}_4xb32_in1k.py'\n")
     ours, stock = Config.fromfile(str(path)).to_dict(), Config.fromfile(str(stock_file)).to_dict()
     assert ours.pop('custom_imports')
+    assert ours['default_hooks']['checkpoint'].pop('type') == 'hrnet_mm.SafeCheckpointHook'
+    assert stock['default_hooks']['checkpoint'].pop('type') == 'CheckpointHook'
     for cfg in (ours, stock):
         del cfg['model']['backbone'], cfg['model']['neck']
     assert ours == stock
