@@ -1,14 +1,14 @@
-"""Every HRNet preset in one place, and the parser that normalizes ``arch`` / legacy ``extra``.
+"""Every HRNet preset in one place, and the parser that normalizes ``arch``.
 
-A normalized arch is ``{'stage1': {...}, ..., 'stage4': {...}}``; each stage holds
-``num_modules, num_branches, block, num_blocks, num_channels`` exactly as the official configs and
-OpenMMLab's ``extra=`` do, so a stock config switches to us by changing ``type`` alone.
+A normalized arch is ``{'stage1': {...}, ..., 'stage4': {...}}``; each stage holds exactly
+``num_modules, num_branches, block, num_blocks, num_channels``, the fields of the official configs
+and of OpenMMLab's ``extra=`` stages (the registry edge, :mod:`hrnet_mm.models.dropin`, turns a
+legacy ``extra`` into this form).
 """
 import copy
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Union
 
 from hrnet_mm.errors import ConfigError, is_int
-from hrnet_mm.models.legacy_defaults import scope_defaults
 
 STAGE_KEYS = ('num_modules', 'num_branches', 'block', 'num_blocks', 'num_channels')
 BLOCK_TYPES = ('BASIC', 'BOTTLENECK')
@@ -66,6 +66,10 @@ def _check_stage(name: str, stage: dict, expected_branches: int) -> dict:
     missing = [k for k in STAGE_KEYS if k not in stage]
     if missing:
         raise ConfigError(f'arch[{name!r}] is missing {missing}; each stage needs {STAGE_KEYS}')
+    unknown = sorted(set(stage) - set(STAGE_KEYS))
+    if unknown:
+        raise ConfigError(f'arch[{name!r}] has keys no stage reads: {unknown}; a stage takes {STAGE_KEYS} '
+                          '(the output layout is multiscale_output=, see hrnet_mm.models.dropin for legacy extra)')
     stage = dict(stage)
     if stage['block'] not in BLOCK_TYPES:
         raise ConfigError(f"arch[{name!r}]['block'] must be one of {BLOCK_TYPES}, got {stage['block']!r}")
@@ -88,80 +92,33 @@ def _check_stage(name: str, stage: dict, expected_branches: int) -> dict:
     return stage
 
 
-def parse_arch(arch: Union[str, dict, None] = None, extra: Optional[dict] = None) -> Dict[str, dict]:
-    """Normalize a preset name, a custom stage dict or a legacy OpenMMLab ``extra`` dict.
+def parse_arch(arch: Union[str, dict] = 'w32') -> Dict[str, dict]:
+    """Normalize a preset name or a dict of stages.
 
     Args:
-        arch: A key of :data:`ARCH_ZOO` (e.g. ``'w32'``) or a dict with ``stage1``..``stage4``.
-        extra: Legacy OpenMMLab form (``dict(stage1=..., ..., stage4=...)``); wins over ``arch``.
-            Extra keys such as ``upsample`` are ignored here (the backbone reads them).
+        arch: A key of :data:`ARCH_ZOO` or an alias (e.g. ``'w32'``, ``'W18_SMALL_V2'``), or a dict with
+            exactly ``stage1``..``stage4``, each with exactly :data:`STAGE_KEYS`.
 
     Returns:
-        dict: ``{'stage1': ..., 'stage4': ...}`` with validated, tuple-valued fields.
+        dict: ``{'stage1': ..., 'stage4': ...}`` with validated, tuple-valued fields (a new dict).
 
     Raises:
         ConfigError: Naming the bad field and the allowed values.
+
+    Example:
+        >>> parse_arch('W18')['stage4']['num_channels']
+        (18, 36, 72, 144)
     """
-    spec = extra if extra is not None else ('w32' if arch is None else arch)
-    if isinstance(spec, str):
-        spec = ARCH_ZOO[preset_name(spec)]
+    spec = ARCH_ZOO[preset_name(arch)] if isinstance(arch, str) else arch
     if not isinstance(spec, dict):
         raise ConfigError(f'arch must be a preset name or a dict of stage1..stage4, got {type(spec).__name__}')
-    missing = [f'stage{k}' for k in range(1, 5) if f'stage{k}' not in spec]
+    stages = [f'stage{k}' for k in range(1, 5)]
+    missing = [name for name in stages if name not in spec]
     if missing:
         raise ConfigError(f'arch dict is missing {missing}; presets: {sorted(ARCH_ZOO)}')
-    return {f'stage{k}': _check_stage(f'stage{k}', copy.deepcopy(spec[f'stage{k}']), k) for k in range(1, 5)}
-
-
-UPSAMPLE_MODES = ('nearest', 'bilinear', 'bicubic', 'nearest-exact')
-
-def check_upsample_cfg(cfg: Optional[dict]) -> dict:
-    """``upsample_cfg`` with defaults filled (nearest), validated.
-
-    Raises:
-        ConfigError: Not a dict, an unknown mode, or keys other than ``mode`` / ``align_corners``.
-    """
-    if cfg is not None and not isinstance(cfg, dict):
-        raise ConfigError(f"upsample_cfg must be a dict such as dict(mode='bilinear', align_corners=False), "
-                          f'got {cfg!r}')
-    cfg = {'mode': 'nearest', 'align_corners': None, **(cfg or {})}
-    if cfg['mode'] not in UPSAMPLE_MODES:
-        raise ConfigError(f"upsample_cfg['mode'] must be one of {UPSAMPLE_MODES}, got {cfg['mode']!r}")
-    unknown = set(cfg) - {'mode', 'align_corners'}
+    unknown = sorted(set(spec) - set(stages))
     if unknown:
-        raise ConfigError(f'upsample_cfg takes mode and align_corners only, got extra keys {sorted(unknown)}')
-    return cfg
-
-
-def resolve_hrnet_settings(arch: Union[str, dict, None], extra: Optional[dict], upsample_cfg: Optional[dict],
-                           multiscale_output: Optional[bool], norm_eval: Optional[bool] = None,
-                           scope: Optional[str] = None) -> Tuple[dict, dict, bool, bool]:
-    """The one place that turns HRNet's architecture arguments into settings.
-
-    A dict (``extra``, or ``arch`` as the stock classes' first positional argument) is read the way
-    the stock OpenMMLab HRNets read ``extra``: its ``upsample`` entry is the fusion resize and
-    ``stage4.multiscale_output`` the output layout. Where a legacy dict leaves those out, the
-    library whose scope is current decides as its own HRNet would
-    (:data:`~hrnet_mm.models.legacy_defaults.LEGACY_DEFAULTS`).
-    Explicit ``upsample_cfg`` / ``multiscale_output`` / ``norm_eval`` win over everything.
-
-    Args:
-        arch: Preset name or stage dict. extra: Legacy stage dict (wins over ``arch``).
-        upsample_cfg: Explicit fusion resize. multiscale_output: Explicit output layout.
-        norm_eval: Explicit frozen-statistics setting.
-        scope: Registry scope to apply legacy defaults for. Default: mmengine's current scope.
-
-    Returns:
-        (normalized arch, upsample cfg, multiscale_output, norm_eval).
-    """
-    legacy = extra if extra is not None else (arch if isinstance(arch, dict) else None)
-    normalized = parse_arch(arch, extra)
-    defaults = scope_defaults(scope) if legacy is not None else {}
-    if upsample_cfg is None:
-        upsample_cfg = dict(legacy['upsample']) if legacy and 'upsample' in legacy else defaults.get('upsample_cfg')
-    if multiscale_output is None:
-        stage4 = legacy.get('stage4', {}) if legacy else {}
-        multiscale_output = stage4.get('multiscale_output', defaults.get('multiscale_output', True))
-    if norm_eval is None:
-        norm_eval = defaults.get('norm_eval', False)
-    return normalized, check_upsample_cfg(upsample_cfg), bool(multiscale_output), bool(norm_eval)
+        raise ConfigError(f'arch dict has keys other than stage1..stage4: {unknown}; the fusion resize is '
+                          'upsample_cfg= (a legacy extra with upsample: build through the registry, '
+                          'hrnet_mm.models.dropin)')
+    return {name: _check_stage(name, copy.deepcopy(spec[name]), k) for k, name in enumerate(stages, 1)}
