@@ -6,7 +6,7 @@ and of OpenMMLab's ``extra=`` stages (the registry edge, :mod:`hrnet_mm.models.d
 legacy ``extra`` into this form).
 """
 import copy
-from typing import Dict, Union
+from typing import Dict, Tuple, Union
 
 from hrnet_mm.errors import ConfigError, is_int
 
@@ -63,13 +63,7 @@ def preset_name(name: str) -> str:
 def _check_stage(name: str, stage: dict, expected_branches: int) -> dict:
     if not isinstance(stage, dict):
         raise ConfigError(f'arch[{name!r}] must be a dict with keys {STAGE_KEYS}, got {type(stage).__name__}')
-    missing = [k for k in STAGE_KEYS if k not in stage]
-    if missing:
-        raise ConfigError(f'arch[{name!r}] is missing {missing}; each stage needs {STAGE_KEYS}')
-    unknown = sorted(set(stage) - set(STAGE_KEYS))
-    if unknown:
-        raise ConfigError(f'arch[{name!r}] has keys no stage reads: {unknown}; a stage takes {STAGE_KEYS} '
-                          '(the output layout is multiscale_output=, see hrnet_mm.models.dropin for legacy extra)')
+    _check_keys(f'arch[{name!r}]', stage, STAGE_KEYS)
     stage = dict(stage)
     if stage['block'] not in BLOCK_TYPES:
         raise ConfigError(f"arch[{name!r}]['block'] must be one of {BLOCK_TYPES}, got {stage['block']!r}")
@@ -112,13 +106,17 @@ def parse_arch(arch: Union[str, dict] = 'w32') -> Dict[str, dict]:
     spec = ARCH_ZOO[preset_name(arch)] if isinstance(arch, str) else arch
     if not isinstance(spec, dict):
         raise ConfigError(f'arch must be a preset name or a dict of stage1..stage4, got {type(spec).__name__}')
-    stages = [f'stage{k}' for k in range(1, 5)]
-    missing = [name for name in stages if name not in spec]
-    if missing:
-        raise ConfigError(f'arch dict is missing {missing}; presets: {sorted(ARCH_ZOO)}')
-    unknown = sorted(set(spec) - set(stages))
-    if unknown:
-        raise ConfigError(f'arch dict has keys other than stage1..stage4: {unknown}; the fusion resize is '
-                          'upsample_cfg= (a legacy extra with upsample: build through the registry, '
-                          'hrnet_mm.models.dropin)')
+    stages = tuple(f'stage{k}' for k in range(1, 5))
+    _check_keys('arch dict', spec, stages)
     return {name: _check_stage(name, copy.deepcopy(spec[name]), k) for k, name in enumerate(stages, 1)}
+
+
+def _check_keys(what: str, spec: dict, keys: Tuple[str, ...]) -> None:
+    missing = [k for k in keys if k not in spec]
+    if missing:
+        raise ConfigError(f'{what} is missing {missing}; it takes exactly {keys}')
+    unknown = sorted(set(spec) - set(keys))
+    if unknown:  # e.g. a legacy extra's upsample / multiscale_output: the registry's hrnet_mm.HRNet reads those
+        raise ConfigError(f'{what} has keys the network does not read: {unknown}; it takes exactly {keys} '
+                          '(the resize is upsample_cfg=, the layout multiscale_output=; a legacy extra builds '
+                          "through the registry, type='hrnet_mm.HRNet')")

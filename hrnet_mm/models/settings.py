@@ -4,8 +4,9 @@ The backbone, :class:`~hrnet_mm.models.layers.HRModule`, :class:`~hrnet_mm.model
 MultiResolutionFusion` and the necks all call :func:`resolve_settings` on what they were given and
 read only what it returns: every default, alias and validity check lives here, once. Resolving a
 resolved value returns it unchanged, so a setting handed from the backbone to its modules means the
-same at every level. Nothing here depends on the registry scope; what the stock classes of each
-library would choose is decided at the registry edge (:mod:`hrnet_mm.models.dropin`).
+same at every level. No setting depends on the registry scope (what the stock classes of each
+library would choose is filled in at the registry edge, :mod:`hrnet_mm.models.dropin`); a norm type
+is only looked up where mmcv's ``build_norm_layer`` will look for it, to name an unknown one early.
 """
 import inspect
 from typing import Dict, List, NamedTuple, Optional, Sequence, Union

@@ -29,7 +29,7 @@ def _stages(**stage2):
     (dict(upsample_cfg=dict(mode='nearest', align_corners=True)),
      "upsample_cfg['align_corners'] applies to ('bilinear', 'bicubic') only"),
     (dict(arch=dict(ARCH_ZOO['w18-small-v1'], upsample=dict(mode='bilinear'))),
-     "arch dict has keys other than stage1..stage4: ['upsample']"),
+     "arch dict has keys the network does not read: ['upsample']"),
 ])
 def test_bad_arguments_name_the_argument_and_the_value(kwargs, message):
     with pytest.raises(ConfigError) as err:
