@@ -2,8 +2,9 @@
 
 The network (:mod:`hrnet_mm.models`) takes one typed signature per class. Configs and code written
 for the HRNets of mmseg, mmpose, mmdet and mmpretrain use other forms; this module, and only this
-module, translates them. It is also the only place that reads mmengine's registry scope: what a
-stock form leaves out is filled the way the building library's own class fills it.
+module, translates them. It is also the only place where the library that builds
+(:func:`hrnet_mm.registry.building_library`, read from mmengine's scopes) decides anything about the
+network: what a stock form leaves out is filled the way that library's own class fills it.
 
 Registered names (scope ``hrnet_mm``: ``type='hrnet_mm.HRNet'`` from any library's registry)
     ``HRNet``: :func:`build_hrnet` -> :class:`~hrnet_mm.models.backbones.HRNet`.
@@ -60,7 +61,7 @@ import warnings
 from typing import Any, Dict, Optional, Tuple
 
 from hrnet_mm.errors import ConfigError, is_int
-from hrnet_mm.registry import MODELS
+from hrnet_mm.registry import MODELS, building_library
 
 from .archs import STAGE_KEYS
 from .backbones import HRNet
@@ -83,15 +84,9 @@ HRMODULE_ORDER = ('in_channels', 'num_channels', 'num_blocks', 'block')
 STAGES = ('stage1', 'stage2', 'stage3', 'stage4')
 
 
-def building_library() -> Optional[str]:
-    """The registry scope mmengine builds under now (``'mmseg'``, ...), or None outside any."""
-    from mmengine.registry import DefaultScope
-    current = DefaultScope.get_current_instance()
-    return current.scope_name if current is not None else None
-
-
 def library_defaults(scope: Optional[str] = None) -> dict:
-    """:data:`LIBRARY_DEFAULTS` of ``scope`` (default: :func:`building_library`); {} for other scopes."""
+    """:data:`LIBRARY_DEFAULTS` of ``scope`` (default: the building library, also under a stamped
+    ``_scope_='hrnet_mm'``); {} for other scopes."""
     return LIBRARY_DEFAULTS.get(scope or building_library() or '', {})
 
 

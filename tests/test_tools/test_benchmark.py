@@ -13,9 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def benchmark(*args: str) -> None:
-    out = subprocess.run([sys.executable, str(REPO / 'tools' / 'benchmark.py'), *args, '--threads', '1', '--device', 'cpu'],
-                         cwd=REPO,
-                         capture_output=True, text=True, check=False)
+    command = [sys.executable, str(REPO / 'tools' / 'benchmark.py'), *args, '--threads', '1', '--device', 'cpu']
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
 
 

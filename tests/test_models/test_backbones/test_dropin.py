@@ -61,6 +61,14 @@ def test_a_stock_mmseg_config_switched_by_type_alone_computes_mmseg_function():
     _same_outputs(MMSegHRNet(_extra()), ours, size=(1, 3, 256, 320))
 
 
+def test_a_legacy_extra_stamped_with_our_scope_keeps_the_building_library_defaults():
+    # mmengine stamps _scope_='hrnet_mm' on dicts inherited from an hrnet_mm:: base; mmseg still builds.
+    from mmseg.registry import MODELS as MMSEG_MODELS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ours = MMSEG_MODELS.build(dict(type='hrnet_mm.HRNet', extra=_extra(), _scope_='hrnet_mm'))
+    assert ours.upsample_cfg == dict(mode='bilinear', align_corners=False)
+
+
 def test_the_same_legacy_extra_under_mmpose_gives_mmpose_function():
     from mmpose.models.backbones import HRNet as MMPoseHRNet
     from mmpose.registry import MODELS as MMPOSE_MODELS
