@@ -74,7 +74,7 @@ LIBRARY_DEFAULTS: Dict[str, dict] = {
     'mmpose': dict(multiscale_output=False),  # fuses into the highest resolution only
     'mmdet': dict(norm_eval=True),  # freezes BN statistics unless told otherwise
 }
-# mmpretrain's positional order of HRNet (ours adds nothing positional after it).
+# mmpretrain's positional order of HRNet; the other positional form taken is (extra, in_channels).
 HRNET_ORDER = ('arch', 'extra', 'in_channels', 'conv_cfg', 'norm_cfg', 'norm_eval', 'with_cp',
                'zero_init_residual', 'multiscale_output', 'init_cfg')
 # The stock HRModules' first nine positional arguments (all four libraries agree on them).
@@ -113,8 +113,8 @@ def hrnet_arguments(*args: Any, **kwargs: Any) -> Dict[str, Any]:
     """
     if len(args) >= 2 and isinstance(args[0], dict) and is_int(args[1]):
         if len(args) > 2:
-            raise ConfigError('after a positional extra, pass arguments by keyword: the stock HRNets order '
-                              'them differently (mmseg, mmpose and mmdet disagree after in_channels)')
+            raise ConfigError('after a positional extra and in_channels, pass arguments by keyword: mmseg, '
+                              'mmpose and mmdet order the later ones differently')
         args = (None, *args)  # (extra, in_channels) -> mmpretrain's (arch, extra, in_channels)
     kwargs = _named(args, HRNET_ORDER, kwargs, 'HRNet')
     extra, arch = kwargs.pop('extra', None), kwargs.pop('arch', None)
