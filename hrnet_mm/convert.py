@@ -27,6 +27,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import torch
 from torch import Tensor
 
+from hrnet_mm.apis.build import build_model, load_config
+from hrnet_mm.apis.libraries import library_of
 from hrnet_mm.checkpoint.backbone import load_strictly, unwrap_state_dict
 from hrnet_mm.errors import ConfigError
 
@@ -191,24 +193,6 @@ def read_checkpoint(path: str) -> StateDict:
     return unwrap_state_dict(load_local_checkpoint(path, map_location='cpu'))
 
 
-def build_classifier(config: str):
-    """Our classifier from a ``configs/hrnet_cls`` config (a path, packaged or ``pkg::`` name), random init, CPU, eval.
-
-    Raises:
-        FileNotFoundError: No such config.
-        ConfigError: The config is no mmpretrain config.
-    """
-    from hrnet_mm.apis.build import build_model
-    from hrnet_mm.apis.libraries import library_of
-    from hrnet_mm.config_lookup import load_config
-    cfg = load_config(config)
-    library = library_of(cfg).name
-    if library != 'mmpretrain':
-        raise ConfigError(f'--config {config} is an {library} config; converted HRNet-C weights load into '
-                          'mmpretrain configs (hrnet_cls/...)')
-    return build_model(cfg)[0]
-
-
 def convert_checkpoint(src: str, dst: str, layout: str, config: Optional[str] = None) -> StateDict:
     """Read ``src``, convert from ``layout``, optionally check it loads into ``config``'s model, save to ``dst``.
 
@@ -220,7 +204,12 @@ def convert_checkpoint(src: str, dst: str, layout: str, config: Optional[str] = 
     """
     state_dict = convert_state_dict(read_checkpoint(src), layout)
     if config is not None:
-        load_strictly(build_classifier(config), state_dict)
+        cfg = load_config(config)
+        library = library_of(cfg).name
+        if library != 'mmpretrain':
+            raise ConfigError(f'--config {config} is an {library} config; converted HRNet-C weights load into '
+                              'mmpretrain configs (hrnet_cls/...)')
+        load_strictly(build_model(cfg)[0], state_dict)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     torch.save({'meta': {'converted_from': layout, 'source': Path(src).name}, 'state_dict': state_dict}, dst)
     return state_dict

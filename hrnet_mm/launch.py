@@ -1,11 +1,9 @@
 """Run an OpenMMLab tool script (train.py / test.py) in this process, CPU-safe.
 
-``python -m hrnet_mm.launch TOOL.py [tool args]``. mmengine's PyTorch launcher calls
-``torch.cuda.set_device(local_rank)`` unconditionally, which raises on hosts without a CUDA driver;
-there the call is made a no-op so that torchrun + gloo trains on CPU. After a distributed tool ran to
-the end, every rank meets at a barrier, closes the process group and leaves without the
-interpreter's teardown: gloo's background threads, destroyed there while a peer closes its side, can
-abort a finished run (SIGABRT, "terminate called without an active exception").
+``python -m hrnet_mm.launch TOOL.py [tool args]``: what ``hrnet-mm train`` / ``test`` run, alone or
+under torchrun / srun. It differs from ``python TOOL.py`` in two places, each explained where it is
+made: on a host without CUDA, ``torch.cuda.set_device`` is a no-op; after a distributed tool has
+finished, the ranks meet, close the process group and exit without the interpreter's teardown.
 """
 import logging
 import os
@@ -19,7 +17,9 @@ def main() -> None:
     if len(sys.argv) < 2:
         raise SystemExit('usage: python -m hrnet_mm.launch TOOL.py [args...]')
     if not torch.cuda.is_available():
-        torch.cuda.set_device = lambda device: None  # CPU-only host: no device to select
+        # mmengine's pytorch and slurm launchers call torch.cuda.set_device(local_rank) with no switch to
+        # skip it, and it raises without a driver; a no-op is the only way to let gloo train on CPU.
+        torch.cuda.set_device = lambda device: None
     tool = sys.argv[1]
     sys.argv = sys.argv[1:]
     runpy.run_path(tool, run_name='__main__')
@@ -29,7 +29,9 @@ def main() -> None:
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)  # the tool finished; skip static destructors of the communication threads
+        # The tool has finished and everything is flushed. gloo's threads can still abort (SIGABRT) in the
+        # interpreter's teardown after destroy_process_group, failing a finished run, so that teardown is skipped.
+        os._exit(0)
 
 
 if __name__ == '__main__':

@@ -8,9 +8,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
+from hrnet_mm.apis import build_model
 from hrnet_mm.cli import main
 from hrnet_mm.convert import (
-    build_classifier,
     convert_mmpretrain,
     convert_state_dict,
     convert_timm,
@@ -55,7 +55,7 @@ def timm_w18():
 
 @pytest.fixture(scope='module')
 def ours_w18():
-    return build_classifier(str(W18))
+    return build_model(str(W18))[0]
 
 
 @pytest.fixture(scope='module')
@@ -122,7 +122,7 @@ def test_cli_converts_an_official_msra_file_that_loads_strictly(timm_w18, ours_w
     assert 'loads strictly' in capsys.readouterr().out
     saved = torch.load(dst, weights_only=True)
     assert saved['meta'] == {'converted_from': 'msra', 'source': src.name}
-    model = build_classifier(str(W18))
+    model = build_model(str(W18))[0]
     load_checkpoint(model, str(dst), map_location='cpu', strict=True, logger='silent')
     with torch.no_grad():
         expected = timm_w18(image)

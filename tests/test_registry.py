@@ -7,6 +7,7 @@ import pytest
 from mmengine.registry import MODELS as ROOT_MODELS
 
 import hrnet_mm
+from hrnet_mm.models.dropin import build_hrnet
 from hrnet_mm.registry import MODELS
 
 
@@ -98,7 +99,7 @@ def test_our_own_names_win_and_without_a_library_the_root_answers():
     from hrnet_mm.registry import HOOKS
     with DefaultScope.overwrite_default_scope('mmseg'):
         with DefaultScope.overwrite_default_scope('hrnet_mm'):
-            assert MODELS.get('HRNet') is hrnet_mm.HRNet  # ours, not mmseg's HRNet
+            assert MODELS.get('HRNet') is build_hrnet  # ours (it builds hrnet_mm.HRNet), not mmseg's HRNet
     saved = DefaultScope._instance_dict.copy()
     DefaultScope._instance_dict.clear()  # a process that set no scope at all
     try:

@@ -47,7 +47,7 @@ def height_width(text: str) -> Tuple[int, int]:
 
 def arch_preset(text: str) -> str:
     """An HRNet preset name or alias (``W32``, ``w18-small``), normalized to its preset key."""
-    from hrnet_mm.models.backbones.hrnet_archs import preset_name
+    from hrnet_mm.models.archs import preset_name
     try:
         return preset_name(text)
     except ValueError as err:

@@ -8,8 +8,8 @@ import yaml
 from mmengine.config import Config
 
 import hrnet_mm
+from hrnet_mm.apis import build_model
 from hrnet_mm.complexity import ClsReference, count_gflops, count_params, measure, paper_table
-from hrnet_mm.convert import build_classifier
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = REPO / 'configs' / 'hrnet_cls'
@@ -42,7 +42,7 @@ def test_config_builds_through_mmpretrain_and_classifies(path):
                                                                             allow_failed_imports=False)
     assert cfg.model.backbone.type == 'hrnet_mm.HRNet' and cfg.model.backbone.multiscale_output is True
     assert cfg.model.neck.type == 'hrnet_mm.HRNetClsNeck'
-    model = build_classifier(str(path))
+    model = build_model(str(path))[0]
     assert isinstance(model.backbone, hrnet_mm.HRNet) and isinstance(model.neck, hrnet_mm.models.HRNetClsNeck)
     assert model.neck.in_channels == model.backbone.out_channels
     num_classes = cfg.model.head.num_classes

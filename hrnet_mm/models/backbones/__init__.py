@@ -1,4 +1,4 @@
+from ..archs import ARCH_ZOO, parse_arch
 from .hrnet import HRNet
-from .hrnet_archs import ARCH_ZOO, parse_arch
 
 __all__ = ['HRNet', 'ARCH_ZOO', 'parse_arch']

@@ -1,25 +1,19 @@
 """HRNet backbone (Wang et al., TPAMI 2020) for OpenMMLab 2.x."""
-import warnings
-from typing import List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import torch
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
 from mmengine.model import BaseModule
+from mmengine.model.weight_init import initialize
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from hrnet_mm.errors import ConfigError, is_int
-from hrnet_mm.registry import MODELS
 
-from ..layers import BasicBlock, Bottleneck, HRModule, make_res_layer
-from ..layers.residual import NamedNorms
-from .hrnet_archs import resolve_hrnet_settings
-
-
-def _conv_norm_relu(in_channels: int, out_channels: int, stride: int, conv_cfg: Optional[dict],
-                    norm_cfg: dict) -> List[nn.Module]:
-    return [build_conv_layer(conv_cfg, in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-            build_norm_layer(norm_cfg, out_channels)[1], nn.ReLU(inplace=True)]
+from ..layers import BLOCKS, HRModule, make_res_layer
+from ..layers.conv import conv_norm
+from ..layers.residual import NamedNorms, ResidualUnit
+from ..settings import resolve_settings
 
 
 class Transition(nn.ModuleList):
@@ -35,13 +29,13 @@ class Transition(nn.ModuleList):
         for b, out_channels in enumerate(channels):
             if b < len(prev_channels):
                 same = prev_channels[b] == out_channels
-                items.append(nn.Identity() if same else nn.Sequential(
-                    *_conv_norm_relu(prev_channels[b], out_channels, 1, conv_cfg, norm_cfg)))
+                items.append(nn.Identity() if same else conv_norm(
+                    prev_channels[b], out_channels, 3, conv_cfg=conv_cfg, norm_cfg=norm_cfg, relu=True))
             else:
                 steps, cin = [], prev_channels[-1]
                 for step in range(b + 1 - len(prev_channels)):
                     cout = out_channels if step == b - len(prev_channels) else cin
-                    steps.append(nn.Sequential(*_conv_norm_relu(cin, cout, 2, conv_cfg, norm_cfg)))
+                    steps.append(conv_norm(cin, cout, 3, stride=2, conv_cfg=conv_cfg, norm_cfg=norm_cfg, relu=True))
                     cin = cout
                 items.append(nn.Sequential(*steps))
         super().__init__(items)
@@ -54,43 +48,42 @@ class Transition(nn.ModuleList):
         return outs
 
 
-@MODELS.register_module()
 class HRNet(NamedNorms, BaseModule):
     """HRNet: parallel high-to-low resolution branches with repeated multi-resolution fusion.
 
     A stem of two stride-2 3x3 conv-norm-ReLUs (1/4 resolution), stage 1 of bottleneck units, then
     stages 2-4 that each add a branch at half the resolution (strides 4, 8, 16, 32) and repeat
     :class:`~hrnet_mm.models.layers.HRModule`. State-dict keys equal the official MSRA and OpenMMLab
-    (mmseg / mmpose / mmdet) HRNets, so their checkpoints load with ``strict=True``.
+    (mmseg / mmpose / mmdet / mmpretrain) HRNets, so their checkpoints load with ``strict=True``.
+
+    This is the one signature of the network. The registered ``hrnet_mm.HRNet`` that configs build
+    also takes the stock classes' forms (legacy ``extra``, positional orders, ``pretrained``, the
+    building library's defaults) and turns them into these arguments:
+    :func:`hrnet_mm.models.dropin.build_hrnet`.
 
     Args:
         arch (str | dict): Preset (``'w18-small-v1'``, ``'w18-small-v2'``, ``'w18'``, ``'w30'``,
             ``'w32'``, ``'w40'``, ``'w44'``, ``'w48'``, ``'w64'``; aliases such as ``'W32'``,
-            ``'w18-small'``) or a dict of ``stage1``..``stage4``. A dict is read as the stock classes
-            read their first argument ``extra`` (see ``extra``). Default: ``'w32'``.
-        extra (dict, optional): Legacy OpenMMLab form of ``arch`` (wins over it). As in the stock
-            HRNets, its ``upsample`` entry is the fusion resize and ``stage4.multiscale_output`` the
-            output layout; where it leaves them out, the current registry scope's own HRNet decides
-            (mmseg: bilinear fusion; mmpose: the single-output pose layout). Default: None.
+            ``'w18-small'``) or a dict of exactly ``stage1``..``stage4``
+            (:func:`~hrnet_mm.models.archs.parse_arch`). Default: ``'w32'``.
         in_channels (int): Image channels. Default: 3.
         conv_cfg (dict, optional): Conv layer config. Default: None.
-        norm_cfg (dict): Norm config (BN, SyncBN, GN, ...). Default: ``dict(type='BN')``.
-        norm_eval (bool, optional): Keep norm layers in eval mode while training (frozen
-            statistics). Default (None): False, or as the current scope's HRNet does for a legacy
-            dict (mmdet: True).
+        norm_cfg (dict, optional): Norm config (BN, SyncBN, GN, ...). Default: ``dict(type='BN')``.
+        norm_eval (bool): Keep norm layers in eval mode while training (frozen statistics).
+            Default: False.
         frozen_stages (int): Freeze parameters and norm statistics up to this stage: -1 none, 0 the
             stem, k the stem and stages 1..k with the transition after each. Default: -1.
         with_cp (bool): Activation checkpointing in every residual unit. Default: False.
-        zero_init_residual (bool): Zero the last norm of every residual unit at init. Default: False.
-        multiscale_output (bool, optional): If False, the last module fuses into the highest
-            resolution only (the official pose layout) and only output 0 exists. Default (None):
-            from a legacy dict as described for ``extra``; else True.
+        zero_init_residual (bool): Zero the last norm of every residual unit at init (a
+            ``Pretrained`` checkpoint is loaded after it and wins). Default: False.
+        multiscale_output (bool): If False, the last module fuses into the highest resolution only
+            (the official pose layout) and only output 0 exists. Default: True.
         out_indices (Sequence[int], optional): Branches to return. Default: all four, or ``(0,)``
             when ``multiscale_output=False``.
-        upsample_cfg (dict, optional): ``mode`` / ``align_corners`` of the low -> high fusion resize.
-            Default: ``dict(mode='nearest')`` (official pose/classification code, mmpose, mmdet);
-            mmseg's HRNet uses ``dict(mode='bilinear', align_corners=False)`` (the default for a
-            legacy dict under mmseg's scope).
+        upsample_cfg (dict, optional): ``mode`` / ``align_corners`` of the low -> high fusion resize
+            (:func:`~hrnet_mm.models.settings.resolve_settings`). Default: ``dict(mode='nearest')``
+            (official pose/classification code, mmpose, mmdet); mmseg's HRNet fuses with
+            ``dict(mode='bilinear', align_corners=False)``.
         cuda_graph (bool | dict): On CUDA inputs, replay CUDA-graph recordings of the forward and
             backward instead of launching every kernel (:class:`~hrnet_mm.models.backbones.cuda_graph.
             CudaGraphRunner`; same outputs, gradients and BN statistics as eager). True, or a dict of
@@ -101,9 +94,9 @@ class HRNet(NamedNorms, BaseModule):
             for NHWC input). Same values and shapes; oneDNN (CPU) and tensor cores (CUDA AMP) run
             NHWC convolutions faster (measured in docs/benchmarks.md). False keeps the stock NCHW
             layout throughout. Default: True.
-        pretrained (str, optional): Deprecated, use ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
-        init_cfg (dict | list[dict], optional): Initialization config. ``Pretrained`` with optional
-            ``prefix`` loads a checkpoint, checked for shape mismatches. Default: None.
+        init_cfg (dict | list[dict], optional): Initialization config. Every ``Pretrained`` entry
+            (optional ``prefix``) is loaded last, through a loader that checks shapes; other entries
+            go through mmengine's initializers. Default: None (Kaiming convs, unit norms).
 
     Norm layers are named by type as in the stock classes (``bn1`` / ``gn1`` ..., reached as
     ``norm1``, ``norm2``). Invalid arguments raise :class:`~hrnet_mm.errors.ConfigError`, both a
@@ -125,52 +118,35 @@ class HRNet(NamedNorms, BaseModule):
     __jit_unused_properties__ = ['is_init', 'norm1', 'norm2', 'norm3']
 
     def __init__(self,
-                 arch: Union[str, dict, None] = None,
-                 extra: Optional[dict] = None,
+                 arch: Union[str, dict] = 'w32',
+                 *,
                  in_channels: int = 3,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
-                 norm_eval: Optional[bool] = None,
+                 norm_eval: bool = False,
+                 frozen_stages: int = -1,
                  with_cp: bool = False,
                  zero_init_residual: bool = False,
-                 multiscale_output: Optional[bool] = None,
-                 init_cfg: Union[dict, List[dict], None] = None,
-                 *,
-                 frozen_stages: int = -1,
+                 multiscale_output: bool = True,
                  out_indices: Optional[Sequence[int]] = None,
                  upsample_cfg: Optional[dict] = None,
                  channels_last: bool = True,
                  cuda_graph: Union[bool, dict] = False,
-                 pretrained: Optional[str] = None):
-        # The positional order is mmpretrain's (arch, extra, in_channels, ..., init_cfg). mmseg / mmpose /
-        # mmdet take (extra, in_channels, ...): HRNet(extra, 3) is read that way; further positional
-        # arguments differ between those libraries, so they must come by keyword.
-        if isinstance(arch, dict) and isinstance(extra, int) and not isinstance(extra, bool):  # narrows for mypy
-            if (in_channels, conv_cfg, norm_cfg, norm_eval) != (3, None, None, None):
-                raise ConfigError('after a positional extra, pass arguments by keyword: the stock HRNets order '
-                                  'them differently (mmseg, mmpose and mmdet disagree after in_channels)')
-            extra, in_channels = None, extra
-        if pretrained is not None:
-            if init_cfg is not None:
-                raise ConfigError('pass either init_cfg or the deprecated pretrained, not both')
-            warnings.warn('HRNet(pretrained=...) is deprecated, use '
-                          "init_cfg=dict(type='Pretrained', checkpoint=...)", DeprecationWarning, stacklevel=2)
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+                 init_cfg: Union[dict, List[dict], None] = None):
         self._check_init_cfg(init_cfg)
         super().__init__(init_cfg=init_cfg)
-        self.arch, self.upsample_cfg, multiscale_output, norm_eval = resolve_hrnet_settings(
-            arch, extra, upsample_cfg, multiscale_output, norm_eval)
+        settings = resolve_settings(arch=arch, upsample_cfg=upsample_cfg, norm_cfg=norm_cfg)
+        assert settings.arch is not None  # asked for
+        self.arch, self.upsample_cfg, self.norm_cfg = settings.arch, settings.upsample_cfg, settings.norm_cfg
         if not is_int(frozen_stages) or not -1 <= frozen_stages <= 4:
             raise ConfigError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
         if not is_int(in_channels) or in_channels < 1:
             raise ConfigError(f'in_channels must be a positive int (image channels), got {in_channels!r}')
-        if norm_cfg is not None and not (isinstance(norm_cfg, dict) and 'type' in norm_cfg):
-            raise ConfigError(f"norm_cfg must be a dict with a 'type' such as dict(type='BN'), got {norm_cfg!r}")
+        multiscale_output = bool(multiscale_output)
         self.in_channels = in_channels
         self.cuda_graph = self._check_cuda_graph(cuda_graph, with_cp)
-        self.norm_cfg = dict(type='BN') if norm_cfg is None else dict(norm_cfg)
         self.conv_cfg = conv_cfg
-        self.norm_eval = norm_eval
+        self.norm_eval = bool(norm_eval)
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
@@ -187,10 +163,10 @@ class HRNet(NamedNorms, BaseModule):
         s1 = self.arch['stage1']
         self.layer1 = make_res_layer(s1['block'], 64, s1['num_channels'][0], s1['num_blocks'][0],
                                      with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=self.norm_cfg)
-        channels = [s1['num_channels'][0] * self._expansion(s1['block'])]
+        channels = [s1['num_channels'][0] * BLOCKS[s1['block']].expansion]
         for k in (2, 3, 4):
             stage = self.arch[f'stage{k}']
-            widths = [c * self._expansion(stage['block']) for c in stage['num_channels']]
+            widths = [c * BLOCKS[stage['block']].expansion for c in stage['num_channels']]
             setattr(self, f'transition{k - 1}', Transition(channels, widths, conv_cfg, self.norm_cfg))
             modules = []
             for m in range(stage['num_modules']):
@@ -225,10 +201,6 @@ class HRNet(NamedNorms, BaseModule):
             self.to(memory_format=torch.channels_last)
 
     @staticmethod
-    def _expansion(block: str) -> int:
-        return Bottleneck.expansion if block == 'BOTTLENECK' else BasicBlock.expansion
-
-    @staticmethod
     def _check_cuda_graph(cuda_graph: Union[bool, dict], with_cp: bool) -> Optional[dict]:
         if isinstance(cuda_graph, dict):
             unknown = set(cuda_graph) - {'max_graphs', 'min_calls', 'warmup'}
@@ -247,9 +219,10 @@ class HRNet(NamedNorms, BaseModule):
 
     @staticmethod
     def _check_init_cfg(init_cfg) -> None:
-        cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
-        for cfg in cfgs:
-            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained' and not cfg.get('checkpoint'):
+        for cfg in _init_cfgs(init_cfg):
+            if not isinstance(cfg, dict) or 'type' not in cfg:
+                raise ConfigError(f"init_cfg entries must be dicts with a 'type', got {init_cfg!r}")
+            if cfg['type'] == 'Pretrained' and not cfg.get('checkpoint'):
                 raise ConfigError("init_cfg=dict(type='Pretrained') needs checkpoint=<path or URL>, got "
                                   f'{init_cfg!r}')
 
@@ -321,16 +294,13 @@ class HRNet(NamedNorms, BaseModule):
 
     # ----------------------------------------------------------------- initialization
     def init_weights(self) -> None:
-        """Kaiming init (or the ``Pretrained`` checkpoint), then the optional zero-init of residuals."""
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            from hrnet_mm.checkpoint import load_backbone_checkpoint
-            load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                     map_location=cfg.get('map_location', 'cpu'))
-            self._is_init = True
-            return
-        if cfg is not None:
-            super().init_weights()
+        """Kaiming init (or the non-``Pretrained`` entries of ``init_cfg``), the optional zero-init of
+        residuals, then every ``Pretrained`` checkpoint: loaded weights are never overwritten."""
+        cfgs = _init_cfgs(self.init_cfg)
+        pretrained = [cfg for cfg in cfgs if cfg['type'] == 'Pretrained']
+        others = [cfg for cfg in cfgs if cfg['type'] != 'Pretrained']
+        if others:
+            initialize(self, others)
         else:
             for module in self.modules():
                 if isinstance(module, nn.Conv2d):
@@ -342,6 +312,18 @@ class HRNet(NamedNorms, BaseModule):
                     nn.init.zeros_(module.bias)
         if self.zero_init_residual:
             for module in self.modules():
-                if isinstance(module, (BasicBlock, Bottleneck)):
+                if isinstance(module, ResidualUnit):
                     nn.init.zeros_(getattr(module, module.last_norm).weight)
+        if pretrained:
+            from hrnet_mm.checkpoint import load_backbone_checkpoint
+            for cfg in pretrained:
+                load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                         map_location=cfg.get('map_location', 'cpu'))
         self._is_init = True
+
+
+def _init_cfgs(init_cfg: Any) -> List[dict]:
+    """``init_cfg`` (one dict, a list of them, or None) as a list; read when used, as mmengine does."""
+    if init_cfg is None:
+        return []
+    return list(init_cfg) if isinstance(init_cfg, (list, tuple)) else [init_cfg]

@@ -1,5 +1,6 @@
+from .conv import conv_norm
 from .fusion import DownsamplePath, HRModule, IdentityPath, MultiResolutionFusion, UpsamplePath
-from .residual import BasicBlock, Bottleneck, make_res_layer
+from .residual import BLOCKS, BasicBlock, Bottleneck, make_res_layer
 
-__all__ = ['BasicBlock', 'Bottleneck', 'make_res_layer', 'MultiResolutionFusion', 'HRModule',
+__all__ = ['BLOCKS', 'BasicBlock', 'Bottleneck', 'make_res_layer', 'conv_norm', 'MultiResolutionFusion', 'HRModule',
            'IdentityPath', 'UpsamplePath', 'DownsamplePath']

@@ -3,33 +3,16 @@
 Module names and nesting (``branches.<b>.<unit>``, ``fuse_layers.<i>.<j>...``) equal the official
 MSRA and OpenMMLab layout, so their checkpoints load with ``strict=True``.
 """
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
 import torch.nn.functional as F
-from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import Tensor, nn
 
-from hrnet_mm.errors import ConfigError, is_int
-from hrnet_mm.models.legacy_defaults import scope_defaults
-from hrnet_mm.registry import MODELS
+from hrnet_mm.errors import ConfigError
 
+from ..settings import resolve_settings
+from .conv import conv_norm
 from .residual import BLOCKS, make_res_layer
-
-
-def _block_type(blocks: Union[str, type]) -> str:
-    """'BASIC' / 'BOTTLENECK' from a block name or a stock block class (told apart by its expansion)."""
-    if isinstance(blocks, str) and blocks in BLOCKS:
-        return blocks
-    expansion = getattr(blocks, 'expansion', None)
-    for name, cls in BLOCKS.items():
-        if expansion == cls.expansion:
-            return name
-    # mmpose's and mmpretrain's blocks set expansion per instance; their class names say which they are.
-    for name, cls in BLOCKS.items():
-        if isinstance(blocks, type) and cls.__name__ in blocks.__name__:
-            return name
-    raise ConfigError(f"blocks must be 'BASIC', 'BOTTLENECK' or a residual block class with expansion 1 or 4, "
-                      f'got {blocks!r}')
 
 
 class IdentityPath(nn.Module):
@@ -44,15 +27,14 @@ class UpsamplePath(nn.Sequential):
 
     Resizing to the exact target size (instead of a fixed ``scale_factor``) is what lets any input
     size work: with odd sizes the stride-2 convs round up, so ``2**k * low`` can overshoot ``high``.
+    ``mode`` / ``align_corners`` come resolved (:func:`~hrnet_mm.models.settings.resolve_settings`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, conv_cfg: Optional[dict], norm_cfg: dict,
-                 mode: str = 'nearest', align_corners: Optional[bool] = None):
-        super().__init__(
-            build_conv_layer(conv_cfg, in_channels, out_channels, 1, bias=False),
-            build_norm_layer(norm_cfg, out_channels)[1])
+                 mode: str, align_corners: Optional[bool]):
+        super().__init__(*conv_norm(in_channels, out_channels, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg))
         self.mode = mode
-        self.align_corners = None if mode in ('nearest', 'area', 'nearest-exact') else align_corners
+        self.align_corners = align_corners
 
     def forward(self, x: Tensor, size: List[int]) -> Tensor:  # type: ignore[override]
         for layer in self:
@@ -68,12 +50,8 @@ class DownsamplePath(nn.Sequential):
         steps = []
         for step in range(num_steps):
             last = step == num_steps - 1
-            channels = out_channels if last else in_channels
-            layers = [build_conv_layer(conv_cfg, in_channels, channels, 3, stride=2, padding=1, bias=False),
-                      build_norm_layer(norm_cfg, channels)[1]]
-            if not last:
-                layers.append(nn.ReLU(inplace=True))
-            steps.append(nn.Sequential(*layers))
+            steps.append(conv_norm(in_channels, out_channels if last else in_channels, 3, stride=2,
+                                   conv_cfg=conv_cfg, norm_cfg=norm_cfg, relu=not last))
         super().__init__(*steps)
 
     def forward(self, x: Tensor, size: List[int]) -> Tensor:  # type: ignore[override]
@@ -89,7 +67,6 @@ class _NoFusion(nn.Module):
         return xs
 
 
-@MODELS.register_module()
 class MultiResolutionFusion(nn.ModuleList):
     """Exchange information across resolutions: output ``i`` = ReLU(sum_j path_ij(x_j)).
 
@@ -101,9 +78,9 @@ class MultiResolutionFusion(nn.ModuleList):
         num_outputs (int, optional): Fuse into the first ``num_outputs`` branches only (1 for the
             last module of pose HRNet). Default: all branches.
         conv_cfg (dict, optional): Conv layer config. Default: None.
-        norm_cfg (dict): Norm layer config. Default: ``dict(type='BN')``.
-        upsample_cfg (dict): ``mode`` and ``align_corners`` of the low -> high resize.
-            Default: ``dict(mode='nearest', align_corners=None)``.
+        norm_cfg (dict, optional): Norm layer config. Default: ``dict(type='BN')``.
+        upsample_cfg (dict, optional): ``mode`` and ``align_corners`` of the low -> high resize
+            (modes and defaults: :func:`~hrnet_mm.models.settings.resolve_settings`). Default: nearest.
 
     Shapes:
         xs[j]: (N, in_channels[j], H_j, W_j) with H_0 >= H_1 >= ...
@@ -116,11 +93,11 @@ class MultiResolutionFusion(nn.ModuleList):
         [(1, 18, 33, 33), (1, 36, 17, 17)]
     """
 
-    def __init__(self, in_channels: Sequence[int], num_outputs: Optional[int] = None,
+    def __init__(self, in_channels: Sequence[int], num_outputs: Optional[int] = None, *,
                  conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
                  upsample_cfg: Optional[dict] = None):
-        norm_cfg = norm_cfg or dict(type='BN')
-        upsample_cfg = {'mode': 'nearest', 'align_corners': None, **(upsample_cfg or {})}
+        settings = resolve_settings(norm_cfg=norm_cfg, upsample_cfg=upsample_cfg)
+        norm_cfg = settings.norm_cfg
         num_outputs = len(in_channels) if num_outputs is None else num_outputs
         if not 1 <= num_outputs <= len(in_channels):
             raise ConfigError(f'num_outputs must be in [1, {len(in_channels)}], got {num_outputs}')
@@ -129,7 +106,7 @@ class MultiResolutionFusion(nn.ModuleList):
             paths: List[nn.Module] = []
             for j, channels in enumerate(in_channels):
                 if j > i:
-                    paths.append(UpsamplePath(channels, in_channels[i], conv_cfg, norm_cfg, **upsample_cfg))
+                    paths.append(UpsamplePath(channels, in_channels[i], conv_cfg, norm_cfg, **settings.upsample_cfg))
                 elif j < i:
                     paths.append(DownsamplePath(channels, in_channels[i], i - j, conv_cfg, norm_cfg))
                 else:
@@ -156,7 +133,6 @@ class MultiResolutionFusion(nn.ModuleList):
         return outs
 
 
-@MODELS.register_module()
 class HRModule(nn.Module):
     """Parallel multi-resolution module: residual units per branch, then fusion across branches.
 
@@ -165,15 +141,14 @@ class HRModule(nn.Module):
         num_channels (Sequence[int]): Width of each branch (output = width * block expansion).
         num_blocks (Sequence[int]): Residual units per branch.
         block (str): 'BASIC' or 'BOTTLENECK'. Default: 'BASIC'.
-        num_branches, blocks, block_init_cfg, init_cfg: The stock OpenMMLab signature
-            ``HRModule(num_branches, blocks, num_blocks, in_channels, num_channels, ...)`` is accepted
-            too (positionally or by keyword); ``blocks`` may be a stock block class. The two init
-            configs are accepted for that signature and unused (HRModule has no init of its own).
-        multiscale_output (bool, optional): Fuse into every branch (True) or only the
-            highest-resolution one. Default: True; with the stock signature, what the current scope's
-            HRModule does (mmpose: False).
+        multiscale_output (bool): Fuse into every branch (True) or only the highest-resolution one.
+            Default: True.
         with_cp (bool): Activation checkpointing in the residual units. Default: False.
         conv_cfg, norm_cfg, upsample_cfg: As in :class:`MultiResolutionFusion`.
+
+    The stock OpenMMLab signature ``(num_branches, blocks, num_blocks, in_channels, num_channels, ...)``
+    with stock block classes is what the registered ``hrnet_mm.HRModule`` also takes
+    (:func:`hrnet_mm.models.dropin.build_hrmodule`).
 
     Shapes:
         xs[b]: (N, in_channels[b], H_b, W_b) -> returns[b]: (N, num_channels[b] * expansion, H_b, W_b),
@@ -185,49 +160,30 @@ class HRModule(nn.Module):
         [(1, 18, 64, 48), (1, 36, 32, 24)]
     """
 
-    def __init__(self, in_channels: Sequence[int], num_channels: Optional[Sequence[int]] = None,
-                 num_blocks: Optional[Sequence[int]] = None, block: Union[str, type] = 'BASIC',
-                 multiscale_output: Optional[bool] = None, with_cp: Optional[bool] = None,
+    def __init__(self, in_channels: Sequence[int], num_channels: Sequence[int], num_blocks: Sequence[int],
+                 block: str = 'BASIC', *, multiscale_output: bool = True, with_cp: bool = False,
                  conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 upsample_cfg: Optional[dict] = None, *, num_branches: Optional[int] = None,
-                 blocks: Union[str, type, None] = None, block_init_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 upsample_cfg: Optional[dict] = None):
         super().__init__()
-        if is_int(in_channels):
-            # The stock positional order: (num_branches, blocks, num_blocks, in_channels, num_channels,
-            # multiscale_output, with_cp, conv_cfg, norm_cfg).
-            stock: tuple = (in_channels, num_channels, num_blocks, block, multiscale_output, with_cp, conv_cfg,
-                            norm_cfg, upsample_cfg, None)
-            (num_branches, blocks, num_blocks, in_channels, num_channels, multiscale_output, with_cp, conv_cfg,
-             norm_cfg, upsample_cfg) = stock
-        stock_signature = num_branches is not None or blocks is not None or not isinstance(block, str)
-        block = _block_type(blocks if blocks is not None else block)  # mmpretrain calls it block=<class>
-        if stock_signature:  # its library's fusion resize and output layout
-            defaults = scope_defaults()
-            upsample_cfg = upsample_cfg or defaults.get('upsample_cfg')
-            if multiscale_output is None:
-                multiscale_output = defaults.get('multiscale_output', True)
-        multiscale_output = True if multiscale_output is None else bool(multiscale_output)
-        with_cp = bool(with_cp)
-        if num_channels is None or num_blocks is None:
-            raise ConfigError('HRModule needs in_channels, num_channels and num_blocks (or the stock num_branches, '
-                              'blocks, num_blocks, in_channels, num_channels)')
+        if block not in BLOCKS:
+            raise ConfigError(f'block must be one of {tuple(BLOCKS)}, got {block!r} (stock block classes: build '
+                              "through the registry, type='hrnet_mm.HRModule')")
         if not len(in_channels) == len(num_channels) == len(num_blocks):
             raise ConfigError('in_channels, num_channels and num_blocks must have one entry per branch, got '
                               f'{len(in_channels)}, {len(num_channels)} and {len(num_blocks)}')
-        if num_branches is not None and num_branches != len(in_channels):
-            raise ConfigError(f'num_branches ({num_branches}) must equal the number of entries of in_channels '
-                              f'({len(in_channels)})')
+        settings = resolve_settings(norm_cfg=norm_cfg, upsample_cfg=upsample_cfg)
+        norm_cfg = settings.norm_cfg
         self.branches = nn.ModuleList(
             make_res_layer(block, cin, width, n, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
             for cin, width, n in zip(in_channels, num_channels, num_blocks))
         self.out_channels = [width * BLOCKS[block].expansion for width in num_channels]
-        self.multiscale_output = multiscale_output
+        self.multiscale_output = bool(multiscale_output)
         self.num_branches = len(self.branches)
         self.fuse_layers: nn.Module
         if self.num_branches > 1:
             self.fuse_layers = MultiResolutionFusion(
-                self.out_channels, None if multiscale_output else 1, conv_cfg, norm_cfg, upsample_cfg)
+                self.out_channels, None if multiscale_output else 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                upsample_cfg=settings.upsample_cfg)
         else:  # nothing to exchange; a module (not None) keeps TorchScript and hooks simple
             self.fuse_layers = _NoFusion()
 

@@ -11,16 +11,15 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import Tensor, nn
 
-
-def _norm(norm_cfg: dict, channels: int) -> nn.Module:
-    return build_norm_layer(norm_cfg, channels)[1]
+from .conv import conv_norm
 
 
 class NamedNorms(nn.Module):
     """``norm<k>`` properties for norm layers registered under their type's name (``bn<k>``, ``gn<k>``).
 
     ``forward`` calls ``_norm<k>``: TorchScript resolves ``hasattr`` on a module while compiling, so
-    BN- and GN-named layers script; other norm types run in eager mode only.
+    BN- and GN-named layers script; other norm types run in eager mode only. The three methods cannot
+    be one: TorchScript needs each attribute name as a literal.
     """
 
     __jit_unused_properties__ = ['norm1', 'norm2', 'norm3']
@@ -67,15 +66,7 @@ class NamedNorms(nn.Module):
         return getattr(self, self.norm3_name)
 
 
-def projection_shortcut(in_channels: int, out_channels: int, stride: int, conv_cfg: Optional[dict],
-                        norm_cfg: dict) -> nn.Sequential:
-    """1x1 conv + norm that matches the identity path to the residual's shape."""
-    return nn.Sequential(
-        build_conv_layer(conv_cfg, in_channels, out_channels, 1, stride=stride, bias=False),
-        _norm(norm_cfg, out_channels))
-
-
-class _ResidualUnit(NamedNorms):
+class ResidualUnit(NamedNorms):
     """Shared forward: ``relu(residual(x) + shortcut(x))``, optionally recomputed in backward."""
 
     expansion: int
@@ -91,17 +82,17 @@ class _ResidualUnit(NamedNorms):
         return self.relu(cp.checkpoint(self._residual, x, use_reentrant=False))
 
 
-class BasicBlock(_ResidualUnit):
+class BasicBlock(ResidualUnit):
     """Two 3x3 conv-norm layers with an identity shortcut (expansion 1).
 
     Args:
         in_channels (int): Input channels C_in.
         planes (int): Output channels C_out (``planes * expansion``).
+        norm_cfg (dict): A resolved norm config (:func:`~hrnet_mm.models.settings.resolve_settings`).
         stride (int): Stride of the first conv. Default: 1.
         downsample (nn.Module, optional): Shortcut projection when shapes differ. Default: None.
         with_cp (bool): Recompute the unit in backward to save memory. Default: False.
         conv_cfg (dict, optional): Conv layer config. Default: None (nn.Conv2d).
-        norm_cfg (dict): Norm layer config. Default: ``dict(type='BN')``.
 
     Shapes:
         x: (N, C_in, H, W) -> (N, C_out, ceil(H / stride), ceil(W / stride)).
@@ -110,11 +101,9 @@ class BasicBlock(_ResidualUnit):
     expansion = 1
     last_norm = 'norm2'
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None, with_cp: bool = False,
-                 conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None):
+    def __init__(self, in_channels: int, planes: int, *, norm_cfg: dict, stride: int = 1,
+                 downsample: Optional[nn.Module] = None, with_cp: bool = False, conv_cfg: Optional[dict] = None):
         super().__init__()
-        norm_cfg = norm_cfg or dict(type='BN')
         self.conv1 = build_conv_layer(conv_cfg, in_channels, planes, 3, stride=stride, padding=1, bias=False)
         self._add_norm(1, norm_cfg, planes)
         self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, padding=1, bias=False)
@@ -129,14 +118,15 @@ class BasicBlock(_ResidualUnit):
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 
-class Bottleneck(_ResidualUnit):
+class Bottleneck(ResidualUnit):
     """1x1 -> 3x3 -> 1x1 conv-norm with an identity shortcut (expansion 4).
 
     Args:
         in_channels (int): Input channels C_in.
         planes (int): Width of the 3x3 conv; output channels are ``planes * 4``.
+        norm_cfg (dict): As in :class:`BasicBlock`.
         stride (int): Stride of the 3x3 conv. Default: 1.
-        downsample, with_cp, conv_cfg, norm_cfg: As in :class:`BasicBlock`.
+        downsample, with_cp, conv_cfg: As in :class:`BasicBlock`.
 
     Shapes:
         x: (N, C_in, H, W) -> (N, 4 * planes, ceil(H / stride), ceil(W / stride)).
@@ -145,11 +135,9 @@ class Bottleneck(_ResidualUnit):
     expansion = 4
     last_norm = 'norm3'
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None, with_cp: bool = False,
-                 conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None):
+    def __init__(self, in_channels: int, planes: int, *, norm_cfg: dict, stride: int = 1,
+                 downsample: Optional[nn.Module] = None, with_cp: bool = False, conv_cfg: Optional[dict] = None):
         super().__init__()
-        norm_cfg = norm_cfg or dict(type='BN')
         out_channels = planes * self.expansion
         self.conv1 = build_conv_layer(conv_cfg, in_channels, planes, 1, bias=False)
         self._add_norm(1, norm_cfg, planes)
@@ -168,19 +156,26 @@ class Bottleneck(_ResidualUnit):
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 
-BLOCKS: Dict[str, Type[_ResidualUnit]] = {'BASIC': BasicBlock, 'BOTTLENECK': Bottleneck}
+BLOCKS: Dict[str, Type[ResidualUnit]] = {'BASIC': BasicBlock, 'BOTTLENECK': Bottleneck}
 
 
-def make_res_layer(block: str, in_channels: int, planes: int, num_blocks: int, stride: int = 1,
-                   with_cp: bool = False, conv_cfg: Optional[dict] = None,
-                   norm_cfg: Optional[dict] = None) -> nn.Sequential:
-    """Stack ``num_blocks`` residual units; the first one projects the shortcut if shapes change."""
-    norm_cfg = norm_cfg or dict(type='BN')
+def make_res_layer(block: str, in_channels: int, planes: int, num_blocks: int, *, norm_cfg: dict,
+                   stride: int = 1, with_cp: bool = False, conv_cfg: Optional[dict] = None) -> nn.Sequential:
+    """Stack ``num_blocks`` units of ``block`` ('BASIC' / 'BOTTLENECK'); the first one projects the shortcut
+    (1x1 conv + norm) if the shape changes.
+
+    Example:
+        >>> layer = make_res_layer('BOTTLENECK', 64, 16, 2, norm_cfg=dict(type='BN'))
+        >>> tuple(layer(torch.rand(1, 64, 8, 8)).shape), type(layer[0].downsample).__name__
+        ((1, 64, 8, 8), 'Identity')
+    """
     block_cls = BLOCKS[block]
     out_channels = planes * block_cls.expansion
     downsample = None
     if stride != 1 or in_channels != out_channels:
-        downsample = projection_shortcut(in_channels, out_channels, stride, conv_cfg, norm_cfg)
-    units = [block_cls(in_channels, planes, stride, downsample, with_cp, conv_cfg, norm_cfg)]
-    units += [block_cls(out_channels, planes, 1, None, with_cp, conv_cfg, norm_cfg) for _ in range(1, num_blocks)]
+        downsample = conv_norm(in_channels, out_channels, 1, stride=stride, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+    units = [block_cls(in_channels, planes, stride=stride, downsample=downsample, with_cp=with_cp, conv_cfg=conv_cfg,
+                       norm_cfg=norm_cfg)]
+    units += [block_cls(out_channels, planes, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+              for _ in range(1, num_blocks)]
     return nn.Sequential(*units)

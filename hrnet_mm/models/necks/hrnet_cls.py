@@ -6,29 +6,18 @@ strided convolutions, lifted to 2048 channels and pooled. A linear classifier (m
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
-from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from hrnet_mm.registry import MODELS
+from hrnet_mm.errors import ConfigError
 
-from ..layers import Bottleneck, make_res_layer
+from ..layers import Bottleneck, conv_norm, make_res_layer
+from ..settings import branch_channels, resolve_settings
 
 DEFAULT_INIT = [dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu'),
                 dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'], val=1, bias=0)]
 
 
-def _conv_norm_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int,
-                    conv_cfg: Optional[dict], norm_cfg: dict) -> nn.Sequential:
-    """conv (with bias, as the official head) -> norm -> ReLU; keys ``0.weight``, ``0.bias``, ``1.*``."""
-    return nn.Sequential(
-        build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size, stride=stride,
-                         padding=kernel_size // 2, bias=True),
-        build_norm_layer(norm_cfg, out_channels)[1],
-        nn.ReLU(inplace=True))
-
-
-@MODELS.register_module()
 class HRNetClsNeck(BaseModule):
     """HRNet-C head: incremental widening, strided fusion from high to low resolution, 2048-d pooling.
 
@@ -52,7 +41,7 @@ class HRNetClsNeck(BaseModule):
         with_pool (bool): Global average pooling at the end. False returns the
             ``out_channels``-channel map at the lowest resolution. Default: True.
         conv_cfg (dict, optional): Conv layer config. Default: None (nn.Conv2d).
-        norm_cfg (dict): Norm layer config. Default: ``dict(type='BN')``.
+        norm_cfg (dict, optional): Norm layer config. Default: ``dict(type='BN')``.
         with_cp (bool): Activation checkpointing in the bottleneck units. Default: False.
         init_cfg (dict | list[dict], optional): Default: Kaiming (fan-out) convs, unit norms, as the
             official code.
@@ -71,6 +60,7 @@ class HRNetClsNeck(BaseModule):
     def __init__(self,
                  in_channels: Sequence[int],
                  out_channels: int = 2048,
+                 *,
                  incre_channels: Sequence[int] = (32, 64, 128, 256),
                  with_pool: bool = True,
                  conv_cfg: Optional[dict] = None,
@@ -78,28 +68,29 @@ class HRNetClsNeck(BaseModule):
                  with_cp: bool = False,
                  init_cfg: Union[dict, List[dict], None] = None):
         super().__init__(init_cfg=DEFAULT_INIT if init_cfg is None else init_cfg)
-        if not isinstance(in_channels, (list, tuple)) or not in_channels:
-            raise ValueError(f'in_channels must be a non-empty list of branch widths, got {in_channels!r}')
+        self.in_channels = branch_channels(in_channels)
         if len(incre_channels) != len(in_channels):
-            raise ValueError(f'incre_channels needs one width per branch ({len(in_channels)}), got '
-                             f'{tuple(incre_channels)}')
-        norm_cfg = dict(type='BN') if norm_cfg is None else dict(norm_cfg)
-        self.in_channels = list(in_channels)
+            raise ConfigError(f'incre_channels needs one width per branch ({len(in_channels)}), got '
+                              f'{tuple(incre_channels)}')
+        norm_cfg = resolve_settings(norm_cfg=norm_cfg).norm_cfg
         self.out_channels = out_channels
         self.with_pool = with_pool
         widths = [c * Bottleneck.expansion for c in incre_channels]
         self.incre_modules = nn.ModuleList(
             make_res_layer('BOTTLENECK', cin, planes, 1, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
             for cin, planes in zip(self.in_channels, incre_channels))
+        # Convs with a bias, as in the official head.
         self.downsamp_modules = nn.ModuleList(
-            _conv_norm_relu(widths[b], widths[b + 1], 3, 2, conv_cfg, norm_cfg) for b in range(len(widths) - 1))
-        self.final_layer = _conv_norm_relu(widths[-1], out_channels, 1, 1, conv_cfg, norm_cfg)
+            conv_norm(widths[b], widths[b + 1], 3, stride=2, bias=True, relu=True, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+            for b in range(len(widths) - 1))
+        self.final_layer = conv_norm(widths[-1], out_channels, 1, bias=True, relu=True, conv_cfg=conv_cfg,
+                                     norm_cfg=norm_cfg)
         self.pool = nn.AdaptiveAvgPool2d(1) if with_pool else nn.Identity()
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor]:
         """Fuse the branches (a list or tuple, high to low resolution) into one feature."""
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f'{type(self).__name__} expects {len(self.in_channels)} branches, got {len(inputs)}')
+            raise ConfigError(f'{type(self).__name__} expects {len(self.in_channels)} branches, got {len(inputs)}')
         y = self.incre_modules[0](inputs[0])
         for b, down in enumerate(self.downsamp_modules):
             y = self.incre_modules[b + 1](inputs[b + 1]) + down(y)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from hrnet_mm.errors import ConfigError
-from hrnet_mm.models import HRNet
+from hrnet_mm.models import HRNet, HRNetClsNeck, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion
 from hrnet_mm.models.backbones import ARCH_ZOO
 
 
@@ -24,11 +24,28 @@ def _stages(**stage2):
     (dict(init_cfg=dict(type='Pretrained')), "init_cfg=dict(type='Pretrained') needs checkpoint=<path or URL>"),
     (dict(in_channels=0), 'in_channels must be a positive int (image channels), got 0'),
     (dict(norm_cfg='BN'), "norm_cfg must be a dict with a 'type'"),
+    (dict(norm_cfg=dict(type='NoSuchNorm')), "norm_cfg type 'NoSuchNorm' is no registered norm layer"),
+    (dict(norm_cfg=dict(type='GN')), "norm_cfg {'type': 'GN'} needs num_groups"),
+    (dict(upsample_cfg=dict(mode='nearest', align_corners=True)),
+     "upsample_cfg['align_corners'] applies to ('bilinear', 'bicubic') only"),
+    (dict(arch=dict(ARCH_ZOO['w18-small-v1'], upsample=dict(mode='bilinear'))),
+     "arch dict has keys the network does not read: ['upsample']"),
 ])
 def test_bad_arguments_name_the_argument_and_the_value(kwargs, message):
     with pytest.raises(ConfigError) as err:
         HRNet(**{'arch': 'w18-small-v1', **kwargs})
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize('build', [
+    lambda norm_cfg: HRNetV2Neck([4, 8], out_channels=4, norm_cfg=norm_cfg),
+    lambda norm_cfg: HRNetV2pNeck([4, 8], 4, norm_cfg=norm_cfg),
+    lambda norm_cfg: HRNetClsNeck([4, 8], incre_channels=(2, 4), norm_cfg=norm_cfg),
+    lambda norm_cfg: MultiResolutionFusion([4, 8], norm_cfg=norm_cfg),
+], ids=['v2', 'v2p', 'cls', 'fusion'])
+def test_every_module_names_an_unknown_norm_type(build):
+    with pytest.raises(ConfigError, match="norm_cfg type 'NoSuchNorm' is no registered norm layer"):
+        build(dict(type='NoSuchNorm'))
 
 
 def test_a_3d_input_names_the_expected_shape():

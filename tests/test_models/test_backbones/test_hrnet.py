@@ -6,6 +6,8 @@ from torch import nn
 
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO, parse_arch
+from hrnet_mm.models.dropin import build_hrnet
+from hrnet_mm.testing.twins import randomize_norms
 
 ALL_ARCHS = sorted(ARCH_ZOO)
 
@@ -44,7 +46,7 @@ def test_any_input_size_with_bilinear_fusion_and_batch_one():
 
 def test_legacy_extra_equals_arch_and_reads_upsample():
     extra = dict(ARCH_ZOO['w18-small-v2'], upsample=dict(mode='bilinear', align_corners=False))
-    legacy = HRNet(extra=extra)
+    legacy = build_hrnet(extra=extra)
     modern = HRNet(arch='w18-small-v2')
     assert legacy.upsample_cfg == dict(mode='bilinear', align_corners=False)
     assert [(k, v.shape) for k, v in legacy.state_dict().items()] == \
@@ -117,28 +119,37 @@ def test_train_and_eval_return_self_and_norm_eval_keeps_bn_frozen():
     assert torch.equal(bns[0].running_mean, before)
 
 
+# What "frozen up to stage k" covers, by parameter name: the stem, then each stage with the transition after it.
+STAGE_ROOTS = {0: ('conv1', 'bn1', 'conv2', 'bn2'), 1: ('layer1', 'transition1'), 2: ('stage2', 'transition2'),
+               3: ('stage3', 'transition3'), 4: ('stage4',)}
+# w18-small-v1: the stem is 2 convs + 2 BNs (weight, bias) = 6 tensors; stage 1 is one bottleneck with a
+# projection shortcut (4 convs + 4 BNs = 12) and transition1 two conv + BN (128 -> 16, 128 -> 32: 6).
+FROZEN_COUNTS = {0: 6, 1: 6 + 12 + 6}
+
+
 @pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
 def test_frozen_stages_really_freeze(frozen_stages):
     model = HRNet(arch='w18-small-v1', frozen_stages=frozen_stages)
     model.train()
-    frozen = model._stage_modules(0)
-    for k in range(1, frozen_stages + 1):
-        frozen += model._stage_modules(k)
-    frozen_params = {id(p) for m in frozen for p in m.parameters()}
-    assert all(not p.requires_grad for p in model.parameters() if id(p) in frozen_params)
-    assert all(p.requires_grad for p in model.parameters() if id(p) not in frozen_params) or frozen_stages == 4
-    assert all(not m.training for f in frozen for m in f.modules())
-    stats = {k: v.clone() for k, v in model.state_dict().items() if 'running_mean' in k}
+    roots = {root for k in range(frozen_stages + 1) for root in STAGE_ROOTS[k]}
+    params = dict(model.named_parameters())
+    frozen = {name for name in params if name.split('.')[0] in roots}
+    assert {name for name, p in params.items() if not p.requires_grad} == frozen
+    if frozen_stages in FROZEN_COUNTS:
+        assert len(frozen) == FROZEN_COUNTS[frozen_stages]
+    if frozen_stages == 4:
+        assert frozen == set(params)
+    assert all(not m.training for name, m in model.named_modules() if name.split('.')[0] in roots)
+    stats = {k: v.clone() for k, v in model.state_dict().items() if k.endswith('running_mean')}
     out = sum(o.sum() for o in model(torch.rand(2, 3, 64, 64)))
     if frozen_stages < 4:
         out.backward()
-    for module in frozen:
-        for name, param in module.named_parameters():
-            assert param.grad is None, name
-    changed = {k for k, v in model.state_dict().items() if 'running_mean' in k and not torch.equal(v, stats[k])}
-    assert changed.isdisjoint({k for k in stats if k.startswith(('bn1', 'bn2'))})
+    assert all(params[name].grad is None for name in frozen)
+    changed = {k for k, v in model.state_dict().items() if k.endswith('running_mean') and not torch.equal(v, stats[k])}
+    assert all(k.split('.')[0] not in roots for k in changed)  # frozen statistics stay
     if frozen_stages < 4:
-        assert changed  # the unfrozen rest still learns its statistics
+        assert {k.split('.')[0] for k in changed} == {'stage4'} | {root for k in range(frozen_stages + 1, 4)
+                                                                     for root in STAGE_ROOTS[k]}
 
 
 def test_zero_init_residual_zeroes_every_last_norm():
@@ -153,6 +164,39 @@ def test_zero_init_residual_zeroes_every_last_norm():
     assert torch.count_nonzero(plain.layer1[0].bn3.weight) > 0
 
 
+def test_a_pretrained_checkpoint_survives_zero_init_residual_in_an_init_cfg_list(tmp_path):
+    source = randomize_norms(HRNet(arch='w18-small-v1'), seed=3, affine=True)  # every last-norm weight >= 0.5
+    path = tmp_path / 'w.pth'
+    torch.save(source.state_dict(), path)
+    pretrained = dict(type='Pretrained', checkpoint=str(path))
+    for init_cfg in (pretrained, [dict(type='Kaiming', layer='Conv2d'), pretrained]):
+        model = HRNet(arch='w18-small-v1', zero_init_residual=True, init_cfg=init_cfg)
+        model.init_weights()
+        loaded = model.state_dict()
+        for key, value in source.state_dict().items():
+            assert torch.equal(loaded[key], value), (init_cfg, key)
+
+
+def test_non_pretrained_init_cfg_entries_go_through_mmengine_and_zero_init_follows():
+    model = HRNet(arch='w18-small-v1', zero_init_residual=True,
+                  init_cfg=[dict(type='Constant', layer='Conv2d', val=0.5), dict(type='Constant', layer='_BatchNorm',
+                                                                                val=2.0, bias=0.0)])
+    model.init_weights()
+    assert torch.all(model.conv1.weight == 0.5) and torch.all(model.bn1.weight == 2.0)
+    assert torch.all(model.layer1[0].bn3.weight == 0) and torch.all(model.stage2[0].branches[0][0].bn2.weight == 0)
+
+
+@pytest.mark.parametrize('mode', ['nearest-exact', 'area', 'bicubic'])
+def test_every_fusion_mode_runs_on_odd_sizes(mode):
+    model = HRNet(arch='w18-small-v1', upsample_cfg=dict(mode=mode)).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 97, 45))
+    assert [tuple(o.shape) for o in outs] == _expected_shapes('w18-small-v1', 1, 97, 45)
+    paths = [m for m in model.modules() if type(m).__name__ == 'UpsamplePath']
+    assert paths and all(p.mode == mode for p in paths)
+    assert all(p.align_corners is (False if mode == 'bicubic' else None) for p in paths)
+
+
 def test_group_norm_and_deprecated_pretrained(tmp_path):
     model = HRNet(arch='w18-small-v1', norm_cfg=dict(type='GN', num_groups=8)).eval()
     assert any(isinstance(m, nn.GroupNorm) for m in model.modules())
@@ -161,7 +205,7 @@ def test_group_norm_and_deprecated_pretrained(tmp_path):
     path = tmp_path / 'w.pth'
     torch.save(HRNet(arch='w18-small-v1').state_dict(), path)
     with pytest.warns(DeprecationWarning, match='pretrained'):
-        legacy = HRNet(arch='w18-small-v1', pretrained=str(path))
+        legacy = build_hrnet(arch='w18-small-v1', pretrained=str(path))
     assert legacy.init_cfg == dict(type='Pretrained', checkpoint=str(path))
 
 

@@ -55,6 +55,19 @@ def test_v2p_floor_mode_max_pool_and_with_cp_gradients():
     torch.testing.assert_close(grads[0], grads[1])
 
 
+@pytest.mark.parametrize('mode', ['nearest', 'nearest-exact', 'area', 'bicubic'])
+def test_necks_take_every_resize_mode_of_the_backbone(mode):
+    feats = _feats([4, 8], 21, 21)
+    # torch's interpolate takes align_corners (here False) for bicubic only and raises if it is set otherwise.
+    expected = torch.nn.functional.interpolate(feats[1], size=(21, 21), mode=mode,
+                                               align_corners=False if mode == 'bicubic' else None)
+    with torch.no_grad():
+        (v2,) = HRNetV2Neck([4, 8], upsample_cfg=dict(mode=mode)).eval()(feats)
+        v2p = HRNetV2pNeck([4, 8], 4, num_outs=2, upsample_cfg=dict(mode=mode)).eval()(feats)
+    torch.testing.assert_close(v2[:, 4:], expected)
+    assert [tuple(o.shape) for o in v2p] == [(1, 4, 21, 21), (1, 4, 11, 11)]
+
+
 def test_necks_reject_wrong_inputs():
     with pytest.raises(ValueError, match='pooling_type'):
         HRNetV2pNeck([4], 4, pooling_type='SUM')

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .build import build_model, load_config
-from .libraries import Library
+from hrnet_mm.apis.build import build_model, load_config
+from hrnet_mm.apis.libraries import Library
+
 from .timing import interleaved, sync
 
 Size = Tuple[int, int]

@@ -23,7 +23,7 @@ Peak training memory: one training step per model in a fresh subprocess. On CUDA
 RSS, with glibc's mmap threshold pinned to 64 KiB so freed tensors leave the RSS at once. Python's
 tracemalloc does not see torch's allocations, so it is not used.
 
-Usage (``tools/benchmark.py`` is its command line):
+Usage (``tools/benchmark.py`` is its command line; this package lives outside the installed one):
     python tools/benchmark.py                 # W18, seg 512x512 vs mmseg: a few minutes on 2 CPU cores
     python tools/benchmark.py --full          # w18-small-v2/w18/w32/w48 x seg/pose/det x every peer (hours on CPU)
     python tools/benchmark.py --device cuda --amp --compile --full
@@ -55,6 +55,8 @@ from hrnet_mm.models.backbones import ARCH_ZOO
 from hrnet_mm.testing.twins import OURS_LIKE, randomize_norms, stock_hrnet
 
 from .timing import interleaved, time_once
+
+COMMAND = Path(__file__).resolve().parents[1] / 'benchmark.py'  # tools/benchmark.py: runs the memory children
 
 # Input (H, W), peers and batch sizes of each task: seg 512x512, pose 256x192,
 # det 800x1344 at batch 1 only (``batch`` overrides ``--batches``).
@@ -205,7 +207,7 @@ def memory_child(spec: dict) -> dict:
 
 def measure_memory(spec: dict) -> dict:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=MALLOC_MMAP_THRESHOLD)
-    out = subprocess.run([sys.executable, '-m', 'hrnet_mm.apis.benchmark', '--memory-child', json.dumps(spec)], env=env,
+    out = subprocess.run([sys.executable, str(COMMAND), '--memory-child', json.dumps(spec)], env=env,
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f'memory child failed for {spec}:\n{out.stderr[-2000:]}')
@@ -213,9 +215,14 @@ def measure_memory(spec: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- the run
+def input_size(task: str, args: argparse.Namespace) -> Tuple[int, int]:
+    """(H, W) of the inputs: ``--size``, else the task's own."""
+    return (args.size[0], args.size[1]) if args.size else TASKS[task]['size']
+
+
 def bench_pair(task: str, arch: str, peer: str, args: argparse.Namespace, log: Callable[[str], None]) -> List[dict]:
     """Every eval batch and mode, and the training step, of ours vs one peer; one row per (phase, batch, mode)."""
-    device, size = args.device, TASKS[task]['size']
+    device, size = args.device, input_size(task, args)
     ours, stock = seeded_pair(peer, arch)
     ours, stock = ours.to(device), stock.to(device)
     default = as_default(ours, peer, arch).to(device)
@@ -274,8 +281,8 @@ def bench_pair(task: str, arch: str, peer: str, args: argparse.Namespace, log: C
 def check_targets(rows: List[dict], memory: List[dict], ref: Dict[str, float]) -> List[dict]:
     """The CPU targets of docs/benchmarks.md, on W18 seg 2x3x512x512 vs mmseg where that was measured."""
     def find(phase: str, mode: str, batch: int = 2) -> Optional[dict]:
-        return next((r for r in rows if (r['task'], r['arch'], r['peer'], r['phase'], r['batch'], r['mode'])
-                     == ('seg', 'w18', 'mmseg', phase, batch, mode)), None)
+        return next((r for r in rows if (r['task'], r['arch'], r['peer'], r['phase'], r['batch'], r['mode'], r['size'])
+                     == ('seg', 'w18', 'mmseg', phase, batch, mode, [512, 512])), None)
     targets = []
     train = find('train', 'ours default vs peer plain')
     if train:
@@ -300,7 +307,7 @@ def check_targets(rows: List[dict], memory: List[dict], ref: Dict[str, float]) -
         targets.append(dict(target='deploy eval >= 60% of the channels-last 3x3 conv GFLOP/s (W18, batch 2)',
                             value=share, threshold=0.6, held=share >= 0.6, where=best['mode']))
     cp = {m['with_cp']: m['peak_mib'] for m in memory
-          if (m['task'], m['arch'], m['which']) == ('seg', 'w18', 'ours')}
+          if (m['task'], m['arch'], m['which'], m['size']) == ('seg', 'w18', 'ours', [512, 512])}
     if True in cp and False in cp:
         saving = 1 - cp[True] / cp[False]
         targets.append(dict(target='with_cp lowers peak training memory >= 35% (W18, 2x3x512x512)',
@@ -391,12 +398,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--threads', type=int, help='torch.set_num_threads (default: torch picks, = cores)')
     p.add_argument('--out-dir', default='work_dirs/benchmark')
     p.add_argument('--plot', action='store_true', help='also write speedups.png (matplotlib)')
+    p.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'),
+                   help="input size (default: the task's, seg 512x512, pose 256x192, det 800x1344; with "
+                        "--configs the first config's)")
     p.add_argument('--memory-child', help=argparse.SUPPRESS)
     iters = p.add_argument_group('whole iterations of real configs (--configs): train_step and test_step')
     iters.add_argument('--configs', nargs='+', metavar='LABEL=CONFIG',
                        help='e.g. ours=configs/hrnet_seg/X.py stock=mmseg::hrnet/Y.py; the last is the reference')
     iters.add_argument('--batch', type=int, default=2, help='images per iteration (default 2)')
-    iters.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'), help="default: the first config's size")
     iters.add_argument('--amp-dtype', choices=('float16', 'bfloat16'),
                        help='AmpOptimWrapper with this dtype for every config (default: OptimWrapper, fp32)')
     iters.add_argument('--iters', type=int, default=10, help='timed iterations per config and phase (default 10)')
@@ -448,7 +457,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 for which in ('ours', 'peer'):
                     for cp in ((False, True) if peer != 'timm' else (False,)):
                         spec = dict(task=task, arch=arch, peer=peer, which=which, with_cp=cp, batch=batch,
-                                    size=list(TASKS[task]['size']), device=args.device, amp=args.amp,
+                                    size=list(input_size(task, args)), device=args.device, amp=args.amp,
                                     threads=torch.get_num_threads())
                         memory.append(dict(spec, **measure_memory(spec)))
                         log(f"  memory {which if which == 'ours' else peer} with_cp={cp}: "
@@ -478,7 +487,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def iterations_main(args: argparse.Namespace) -> int:
     """``--configs``: ms per training iteration / inference, images/s and peak memory, side by side."""
-    from hrnet_mm.apis.step_benchmark import compare_configs
+    from .iterations import compare_configs
     configs = dict(item.split('=', 1) for item in args.configs)
     rows = compare_configs(configs, args.batch, tuple(args.size) if args.size else None, args.device,
                            args.amp_dtype, iters=args.iters, warmup=max(args.warmup, 3))
