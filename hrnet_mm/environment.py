@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 
 LOGGER = logging.getLogger('hrnet_mm')
 NUMPY_BELOW = (2, 4)
+LOGGED: set = set()  # the lines log_problems wrote: a command failing on one of them need not repeat it
 
 FIXES: Dict[str, str] = {
     'setuptools': "pip install 'setuptools<81'",
@@ -61,4 +62,6 @@ def problems(library: Optional[str] = None) -> List[str]:
 def log_problems() -> None:
     """Log :func:`problems` on the ``hrnet_mm`` logger (one warning line each; no handler needed)."""
     for line in problems():
+        if LOGGER.isEnabledFor(logging.WARNING):
+            LOGGED.add(line)
         LOGGER.warning(line)

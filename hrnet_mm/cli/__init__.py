@@ -59,5 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.run(args)
     except USAGE_ERRORS as err:
-        print(f'hrnet-mm {args.command}: {one_line(err)}', file=sys.stderr)
+        from hrnet_mm.environment import LOGGED
+        if str(err) not in LOGGED:  # a stack problem was said in one line already, when hrnet_mm was imported
+            print(f'hrnet-mm {args.command}: {one_line(err)}', file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@
 runs that library's own ``tools/train.py`` with the same arguments, in this process, through
 :mod:`hrnet_mm.launch` (CPU-safe). Importing hrnet_mm first is what lets the config inherit
 ``hrnet_mm::`` bases; CONFIG may also be a packaged name (``hrnet_seg/<name>.py``). Plain mistakes
-(no such config, a config of no library hrnet_mm drives) end in one line and exit status 2.
+(no such config, a config of no library hrnet_mm drives, a stack that lacks a fix the library needs)
+end in one line and exit status 2.
 """
 import sys
 from typing import List, Optional
@@ -35,15 +36,21 @@ def main(tool: str, argv: Optional[List[str]] = None) -> int:
     from hrnet_mm import launch
     from hrnet_mm.apis import library_of
     from hrnet_mm.config_lookup import load_config, resolve_config
-    from hrnet_mm.errors import one_line
+    from hrnet_mm.environment import LOGGED, problems
+    from hrnet_mm.errors import SetupError, one_line
 
     from . import USAGE_ERRORS
     from .runner import tool_path
     try:
         config = resolve_config(argv[0])
-        script = tool_path(library_of(load_config(config)).name, tool)
+        library = library_of(load_config(config)).name
+        missing = problems(library)
+        if missing:
+            raise SetupError(missing[0])
+        script = tool_path(library, tool)
     except USAGE_ERRORS as err:
-        print(f'{tool}.py: {one_line(err)}', file=sys.stderr)
+        if str(err) not in LOGGED:  # a stack problem was said in one line already, when hrnet_mm was imported
+            print(f'{tool}.py: {one_line(err)}', file=sys.stderr)
         return 2
     sys.argv = ['hrnet_mm.launch', str(script), config, *argv[1:]]
     launch.main()
