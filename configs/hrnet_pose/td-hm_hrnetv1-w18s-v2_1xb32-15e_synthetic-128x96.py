@@ -57,7 +57,8 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=5)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=8),
-    checkpoint=dict(type='hrnet_mm.SafeCheckpointHook', interval=5, max_keep_ckpts=1, save_best='coco/AP', rule='greater'))
+    checkpoint=dict(type='hrnet_mm.SafeCheckpointHook', interval=5, max_keep_ckpts=1, save_best='coco/AP',
+                    rule='greater'))
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
