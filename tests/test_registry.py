@@ -127,7 +127,7 @@ def test_user_configs_inheriting_through_hrnet_mm_build(tmp_path):
         user = tmp_path / f'user_{Path(name).name}'
         user.write_text(f"_base_ = 'hrnet_mm::{name}'\nrandomness = dict(seed=1)\n")
         users.append(str(user))
-    proc = subprocess.run([sys.executable, '-m', 'hrnet_mm.testing.config_builds', str(tmp_path / 'work'), *users],
+    proc = subprocess.run([sys.executable, '-m', 'hrnet_mm.testing.config_builds', *users],
                           cwd=tmp_path, capture_output=True, text=True, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith(('ok ', 'FAIL '))]
     assert proc.returncode == 0 and len(lines) == len(OWN_DICTS), proc.stdout[-3000:] + proc.stderr[-3000:]
