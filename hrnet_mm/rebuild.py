@@ -39,11 +39,30 @@ def source_tree(requirement: str, work: Path) -> Path:
     if not trees:
         said = [line for line in proc.stderr.splitlines() if line.strip()]
         raise SetupError(f'could not download the source of {requirement}: {said[-1] if said else proc.returncode}')
-    setup = trees[0]
+    patch_version_read(trees[0])
+    return trees[0].parent
+
+
+def patch_version_read(setup: Path) -> bool:
+    """Make a ``setup.py`` that execs its version file and reads ``locals()`` work on Python 3.13 too.
+
+    Returns:
+        bool: Whether the file read its version that way (and was patched).
+
+    Example:
+        >>> import tempfile
+        >>> setup = Path(tempfile.mkdtemp()) / 'setup.py'
+        >>> _ = setup.write_text("def get_version():\n    with open(version_file) as f:\n"
+        ...                      "        exec(compile(f.read(), version_file, 'exec'))\n"
+        ...                      "    return locals()['__version__']\n")
+        >>> patch_version_read(setup), 'locals()' in setup.read_text()
+        (True, False)
+    """
     text = setup.read_text()
-    if VERSION_READ in text:
-        setup.write_text(text.replace(VERSION_READ, VERSION_READ_FIXED).replace('locals()[', 'version_ns['))
-    return setup.parent
+    if VERSION_READ not in text:
+        return False
+    setup.write_text(text.replace(VERSION_READ, VERSION_READ_FIXED).replace('locals()[', 'version_ns['))
+    return True
 
 
 def rebuild(name: str) -> None:
