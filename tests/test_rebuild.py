@@ -1,4 +1,4 @@
-"""hrnet_mm.rebuild patches the version read that Python 3.13 breaks, in the form mmcv's and xtcocotools' setup.py use."""
+"""hrnet_mm.rebuild patches the version read that Python 3.13 breaks, as mmcv's and xtcocotools' setup.py do it."""
 import subprocess
 import sys
 import textwrap

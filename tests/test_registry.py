@@ -91,20 +91,25 @@ def test_a_stamped_scope_falls_through_to_the_building_library(library, registry
             assert registry.get('hrnet_mm.HRNet' if registry_name == 'MODELS' else key) is not None
 
 
-def test_our_own_names_win_and_without_a_library_the_root_answers():
+def test_our_own_names_win_and_without_a_library_the_root_or_the_one_owner_answers():
+    from mmdet.registry import MODELS as MMDET_MODELS
     from mmengine.hooks import CheckpointHook
     from mmengine.registry import DefaultScope
+    from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
+    from mmseg.registry import MODELS as MMSEG_MODELS
 
-    from hrnet_mm.registry import HOOKS
+    from hrnet_mm.registry import HOOKS, TRANSFORMS
     with DefaultScope.overwrite_default_scope('mmseg'):
         with DefaultScope.overwrite_default_scope('hrnet_mm'):
             assert MODELS.get('HRNet') is hrnet_mm.HRNet  # ours, not mmseg's HRNet
     saved = DefaultScope._instance_dict.copy()
-    DefaultScope._instance_dict.clear()  # a process that set no scope at all
+    DefaultScope._instance_dict.clear()  # a process that set no scope at all (mmpretrain's inferencers)
     try:
         with DefaultScope.overwrite_default_scope('hrnet_mm'):
-            assert HOOKS.get('CheckpointHook') is CheckpointHook
-            assert MODELS.get('EncoderDecoder') is None  # no library to fall through to
+            assert HOOKS.get('CheckpointHook') is CheckpointHook  # mmengine's root
+            assert TRANSFORMS.get('PackInputs') is MMPRETRAIN_TRANSFORMS.get('PackInputs')  # only mmpretrain's
+            assert MMSEG_MODELS.get('CrossEntropyLoss') is not MMDET_MODELS.get('CrossEntropyLoss')
+            assert MODELS.get('CrossEntropyLoss') is None  # several libraries have one: no guess
     finally:
         DefaultScope._instance_dict.update(saved)
 
