@@ -242,12 +242,13 @@ INFER = textwrap.dedent("""\
     from mmdet.apis import DetInferencer
     from mmpretrain import ImageClassificationInferencer
     cfg, ckpt, image = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+    # mmpretrain's inferencer builds its pipeline under whatever scope is current: first, as alone
+    cls = ImageClassificationInferencer(model=cfg['mmpretrain'], pretrained=ckpt['mmpretrain'], device='cpu')
+    print('CLS', len(cls(image['mmpretrain'])[0]['pred_scores']))
     seg = MMSegInferencer(model=cfg['mmseg'], weights=ckpt['mmseg'], device='cpu')(image['mmseg'])
     print('SEG', tuple(seg['predictions'].shape))
     det = DetInferencer(model=cfg['mmdet'], weights=ckpt['mmdet'], device='cpu')(image['mmdet'])
     print('DET', len(det['predictions'][0]['bboxes']) == len(det['predictions'][0]['scores']))
-    cls = ImageClassificationInferencer(model=cfg['mmpretrain'], pretrained=ckpt['mmpretrain'], device='cpu')
-    print('CLS', len(cls(image['mmpretrain'])[0]['pred_scores']))
 """)
 
 
