@@ -3,8 +3,8 @@
 The published xtcocotools wheel is built for numpy 1 (mmpose cannot import it under numpy 2), and on
 Python 3.13 its source does not build as released: its ``setup.py`` reads the version through
 ``locals()`` after ``exec``, which Python 3.13 no longer fills. This downloads the source, patches
-that read, and builds and installs it against the installed numpy (a C compiler is needed; Cython is
-installed first if it is missing). :mod:`hrnet_mm.environment` names this command when it is needed;
+that read, and builds and installs it against the installed numpy (a C compiler is needed; Cython and wheel are
+installed first if they are missing). :mod:`hrnet_mm.environment` names this command when it is needed;
 tools/setup_env.sh runs it too.
 """
 import argparse
@@ -18,6 +18,7 @@ from pathlib import Path
 from hrnet_mm.errors import SetupError
 
 REBUILDS = {'xtcocotools': 'xtcocotools==1.14.3'}  # the release mmpose 1.3 is tested with
+BUILD_TOOLS = (('Cython', 'cython'), ('wheel', 'wheel'))  # (module, package)
 # How setup.py files of that era read their version, and the form that works on Python 3.13 as well.
 VERSION_READ = "exec(compile(f.read(), version_file, 'exec'))"
 VERSION_READ_FIXED = "exec(compile(f.read(), version_file, 'exec'), version_ns := {})"
@@ -68,8 +69,10 @@ def patch_version_read(setup: Path) -> bool:
 def rebuild(name: str) -> None:
     """Build ``name`` (one of :data:`REBUILDS`) from its source against this environment and install it."""
     pip = [sys.executable, '-m', 'pip', 'install', '-q', '--disable-pip-version-check']
-    if importlib.util.find_spec('Cython') is None:
-        subprocess.run(pip + ['cython'], check=True)
+    # what a build without isolation needs beside setuptools and numpy (wheel: setuptools < 70.1)
+    missing = [package for module, package in BUILD_TOOLS if importlib.util.find_spec(module) is None]
+    if missing:
+        subprocess.run(pip + missing, check=True)
     with tempfile.TemporaryDirectory() as work:
         tree = source_tree(REBUILDS[name], Path(work))
         subprocess.run(pip + ['--force-reinstall', '--no-deps', '--no-build-isolation', str(tree)], check=True)
