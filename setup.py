@@ -72,7 +72,9 @@ EXTRAS = {
     'seg': ['mmsegmentation>=1.2.2,<1.3', 'ftfy', 'regex'],
     'det': ['mmdet>=3.3.0,<3.4'],
     # mmpose itself is installed --no-deps (its chumpy dependency does not build); see README.
-    'pose': ['json_tricks', 'munkres', 'xtcocotools>=1.12', 'scipy'],
+    # xtcocotools has no wheel for Python 3.13 and its source needs a patch there: `python -m hrnet_mm.rebuild
+    # xtcocotools` (which hrnet_mm names at import when it is missing or built for another numpy)
+    'pose': ['json_tricks', 'munkres', 'xtcocotools>=1.12; python_version < "3.13"', 'scipy'],
     'cls': ['mmpretrain>=1.2.0,<1.3'],
     'dev': ['pytest', 'pytest-xdist', 'ruff', 'mypy', 'timm', 'onnx', 'onnxruntime', 'tensorboard'],
 }

@@ -8,8 +8,9 @@ Why every root has a child, although we register only models: a user config that
 every dict it inherits from that base, so mmengine looks its ``EncoderDecoder``, ``CocoDataset``,
 ``LoggerHook`` ... up in *our* registries, under our scope, and so do the nested dicts built while
 that scope is current. A name we do not register falls through to the library whose scope was
-current before (the config's ``default_scope``, e.g. ``mmseg``), as if the dict carried no stamp;
-without such a library it falls through to mmengine's root, as a child registry does.
+current before (the config's ``default_scope``, e.g. ``mmseg``), as if the dict carried no stamp,
+then to mmengine's root, as a child registry does, and last to the one library registry that has
+the name (a builder that set no scope at all, such as mmpretrain's inferencers).
 
 Example:
     >>> from mmengine.registry import DefaultScope
@@ -47,14 +48,32 @@ class PluginRegistry(Registry):
 
     def get(self, key: str):
         scope, name = self.split_scope_key(key)
-        if scope is None:
-            self.import_from_location()
-            if name not in self._module_dict:
-                library = self._library_registry()
-                found = library.get(key) if library is not None else None
-                if found is not None:
-                    return found
-        return super().get(key)
+        if scope is not None:
+            return super().get(key)
+        self.import_from_location()
+        if name in self._module_dict:
+            return self._module_dict[name]
+        library = self._library_registry()
+        found = library.get(key) if library is not None else None
+        if found is None:
+            found = super().get(key)  # our ancestors: mmengine's root
+        if found is None:
+            found = self._only_library_with(name)
+        return found
+
+    def _only_library_with(self, name: str):
+        """The class of the one library registry beside ours that has ``name``, or None (none or several).
+
+        For builders that set no default scope (mmpretrain's inferencers build their pipeline so):
+        with no scope, mmengine would have used the registry the build was called on.
+        """
+        owners = []
+        for scope, child in self._get_root_registry()._children.items():
+            if scope != SCOPE:
+                child.import_from_location()  # a library whose registry exists here, its modules registered
+                if name in child._module_dict:
+                    owners.append(child._module_dict[name])
+        return owners[0] if len(owners) == 1 else None
 
     def _library_registry(self) -> Optional[Registry]:
         """The same registry (e.g. ``model``) of the building library, or None."""

@@ -92,20 +92,25 @@ def test_a_stamped_scope_falls_through_to_the_building_library(library, registry
             assert registry.get('hrnet_mm.HRNet' if registry_name == 'MODELS' else key) is not None
 
 
-def test_our_own_names_win_and_without_a_library_the_root_answers():
+def test_our_own_names_win_and_without_a_library_the_root_or_the_one_owner_answers():
+    from mmdet.registry import MODELS as MMDET_MODELS
     from mmengine.hooks import CheckpointHook
     from mmengine.registry import DefaultScope
+    from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
+    from mmseg.registry import MODELS as MMSEG_MODELS
 
-    from hrnet_mm.registry import HOOKS
+    from hrnet_mm.registry import HOOKS, TRANSFORMS
     with DefaultScope.overwrite_default_scope('mmseg'):
         with DefaultScope.overwrite_default_scope('hrnet_mm'):
             assert MODELS.get('HRNet') is build_hrnet  # ours (it builds hrnet_mm.HRNet), not mmseg's HRNet
     saved = DefaultScope._instance_dict.copy()
-    DefaultScope._instance_dict.clear()  # a process that set no scope at all
+    DefaultScope._instance_dict.clear()  # a process that set no scope at all (mmpretrain's inferencers)
     try:
         with DefaultScope.overwrite_default_scope('hrnet_mm'):
-            assert HOOKS.get('CheckpointHook') is CheckpointHook
-            assert MODELS.get('EncoderDecoder') is None  # no library to fall through to
+            assert HOOKS.get('CheckpointHook') is CheckpointHook  # mmengine's root
+            assert TRANSFORMS.get('PackInputs') is MMPRETRAIN_TRANSFORMS.get('PackInputs')  # only mmpretrain's
+            assert MMSEG_MODELS.get('CrossEntropyLoss') is not MMDET_MODELS.get('CrossEntropyLoss')
+            assert MODELS.get('CrossEntropyLoss') is None  # several libraries have one: no guess
     finally:
         DefaultScope._instance_dict.update(saved)
 
@@ -128,7 +133,7 @@ def test_user_configs_inheriting_through_hrnet_mm_build(tmp_path):
         user = tmp_path / f'user_{Path(name).name}'
         user.write_text(f"_base_ = 'hrnet_mm::{name}'\nrandomness = dict(seed=1)\n")
         users.append(str(user))
-    proc = subprocess.run([sys.executable, '-m', 'hrnet_mm.testing.config_builds', str(tmp_path / 'work'), *users],
+    proc = subprocess.run([sys.executable, '-m', 'hrnet_mm.testing.config_builds', *users],
                           cwd=tmp_path, capture_output=True, text=True, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith(('ok ', 'FAIL '))]
     assert proc.returncode == 0 and len(lines) == len(OWN_DICTS), proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -78,9 +78,11 @@ if ! "$VENV/bin/python" -c 'import mmcv.ops' 2>/dev/null; then
 fi
 
 "${PIP[@]}" install -q -r requirements/tasks.txt
-# xtcocotools must compile against the installed numpy 2; mmpose's chumpy dependency does not build.
+# xtcocotools must compile against the installed numpy 2, from a source patched for Python 3.13
+# (hrnet_mm/rebuild.py); mmpose's chumpy dependency does not build.
 if ! "$VENV/bin/python" -c 'import xtcocotools.coco' 2>/dev/null; then
-  "${PIP[@]}" install -q --force-reinstall --no-deps --no-build-isolation --no-binary xtcocotools xtcocotools
+  "$VENV/bin/python" -c "import logging; logging.getLogger('hrnet_mm').setLevel('ERROR')
+from hrnet_mm.rebuild import rebuild; rebuild('xtcocotools')"
 fi
 "${PIP[@]}" install -q --no-deps mmpose==1.3.2
 "${PIP[@]}" install -q -r requirements/dev.txt

@@ -59,8 +59,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                            'stock tool reads the SLURM_* variables')
 
 
-def checked_cfg_options(cfg, options: List[str]) -> List[str]:
-    """``options`` (``key=value`` strings) after checking that they parse and merge into ``cfg``.
+def check_cfg_options(cfg, options: List[str]) -> None:
+    """Check that ``options`` (``key=value`` strings) parse as the stock tools parse them and merge into ``cfg``.
 
     Raises:
         ConfigError: A value does not parse, or the key path runs through a value that is no dict.
@@ -73,7 +73,6 @@ def checked_cfg_options(cfg, options: List[str]) -> List[str]:
         cfg.merge_from_dict(overrides)
     except Exception as err:  # DictAction and merge_from_dict raise several types for bad input
         raise ConfigError(f'--cfg-options {" ".join(options)}: {one_line(err, last=True)}') from None
-    return options
 
 
 def run_config(args: argparse.Namespace, work_dir: str, cuda: bool) -> str:
@@ -121,7 +120,7 @@ def build_command(args: argparse.Namespace, tool: str) -> List[str]:
     if missing:
         raise SetupError(missing[0])
     if args.cfg_options:
-        checked_cfg_options(cfg, args.cfg_options)
+        check_cfg_options(cfg, args.cfg_options)
     cuda = torch.cuda.is_available()
     work_dir = args.work_dir or os.path.join('work_dirs', Path(args.config).stem)
     tool_args = [str(tool_path(library.name, tool)), run_config(args, work_dir, cuda)]

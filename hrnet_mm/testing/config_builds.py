@@ -1,17 +1,16 @@
 """Build what a runner builds from a config, without reading any data: how packaged configs are checked.
 
-:func:`build_config_parts` builds the runner (model, hooks, visualizer, log processor), the optimizer
-wrapper and every dataloader's dataset (``lazy_init=True``: the dataset and its transforms are
+:func:`build_config_parts` builds what the runner builds (model, optimizer wrapper, hooks, visualizer,
+log processor) and every dataloader's dataset (``lazy_init=True``: the dataset and its transforms are
 built, no annotation file is read), and looks up every other typed part (samplers, evaluator metrics,
 parameter schedulers, loops) in the registry the runner would build it from, under the scope the
 config gives it. A config that fails here fails the same way in ``tools/train.py``.
 
-Command line: ``python -m hrnet_mm.testing.config_builds WORK_DIR CONFIG...`` prints one line per
+Command line: ``python -m hrnet_mm.testing.config_builds CONFIG...`` prints one line per
 config (``ok <config> <model class>`` or ``FAIL <config> <reason>``) and exits 1 if any failed.
 """
 import copy
 import sys
-from pathlib import Path
 from typing import Any, Dict, List
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -42,36 +41,79 @@ def resolve(registry, spec: dict) -> Any:
     return found
 
 
-def build_config_parts(cfg, work_dir: str) -> Dict[str, str]:
+def _optim_wrapper(model, spec: dict) -> str:
+    """Build the optimizer wrapper; mmengine's AMP wrapper refuses to exist without a GPU, so there it is
+    looked up and the optimizer is built inside a plain wrapper instead."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import OPTIM_WRAPPERS
+    if spec.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        plain = {k: v for k, v in spec.items() if k not in ('loss_scale', 'dtype', 'use_fsdp')}
+        build_optim_wrapper(model, {**plain, 'type': 'OptimWrapper'})
+        return resolve(OPTIM_WRAPPERS, spec).__name__
+    return type(build_optim_wrapper(model, spec)).__name__
+
+
+def _dataset(spec: dict) -> str:
+    """Build a dataset without reading annotations; one that checks its folders at construction (mmseg's
+    Pascal Context) is looked up, and its pipeline built under the dataset's scope, as the dataset would."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import DATASETS
+    try:
+        return type(DATASETS.build({**spec, 'lazy_init': True})).__name__
+    except (AssertionError, FileNotFoundError):  # no such data folder here
+        found = resolve(DATASETS, spec)
+        with DATASETS.switch_scope_and_registry(spec.get('_scope_')):
+            Compose(spec.get('pipeline') or [])
+        return found.__name__
+
+
+def build_config_parts(cfg) -> Dict[str, str]:
     """Build (or, for parts that need data or a dataloader, resolve) every part of a runner config.
 
-    SyncBN becomes BN (one process) and the runner works in ``work_dir``.
+    Builds as ``mmengine.runner.Runner`` does, under the config's ``default_scope``: the model, the
+    optimizer wrapper, the hooks, the visualizer and the log processor, and each dataloader's dataset
+    (``lazy_init=True``). SyncBN becomes BN (one process). Without a GPU an AMP optimizer wrapper and,
+    without its data folders, a dataset that checks them are looked up instead (see the helpers).
 
     Args:
         cfg (mmengine.Config): A loaded config (not modified).
-        work_dir: Where the runner writes its log.
 
     Returns:
-        dict: Part name (``model``, ``train_dataloader.dataset``, ``val_evaluator``, ...) -> class name.
+        dict: Part name (``model``, ``train_dataloader.dataset``, ``val_evaluator[0]``, ...) -> class name.
     """
-    from mmengine.registry import DATA_SAMPLERS, DATASETS, FUNCTIONS, METRICS, PARAM_SCHEDULERS
+    from mmengine.registry import (
+        DATA_SAMPLERS,
+        FUNCTIONS,
+        HOOKS,
+        LOG_PROCESSORS,
+        METRICS,
+        MODELS,
+        PARAM_SCHEDULERS,
+        VISUALIZERS,
+        init_default_scope,
+    )
     from mmengine.registry import LOOPS as LOOP_REGISTRY
-    from mmengine.runner import Runner
 
     from hrnet_mm.apis.build import replace_syncbn
     cfg = copy.deepcopy(cfg)
     replace_syncbn(cfg._cfg_dict)
-    cfg.work_dir = work_dir
-    cfg.launcher = 'none'
-    runner = Runner.from_cfg(cfg)  # sets the config's default scope, as tools/train.py does
-    parts = {'model': type(runner.model).__name__,
-             'optim_wrapper': type(runner.build_optim_wrapper(cfg.optim_wrapper)).__name__}
+    init_default_scope(cfg.get('default_scope'))  # as the runner and tools/train.py do
+    model = MODELS.build(cfg.model)
+    parts = {'model': type(model).__name__,
+             'optim_wrapper': _optim_wrapper(model, cfg.optim_wrapper),
+             'visualizer': type(VISUALIZERS.build({'name': 'visualizer', **cfg.visualizer})).__name__,
+             'log_processor': type(LOG_PROCESSORS.build({'type': 'LogProcessor', **cfg.get('log_processor', {})}))
+             .__name__}
+    hooks = list((cfg.get('default_hooks') or {}).items()) + list(enumerate(cfg.get('custom_hooks') or []))
+    for key, hook in hooks:
+        if hook is not None:
+            parts[f'hooks.{key}'] = type(HOOKS.build(hook)).__name__
     for key in DATALOADERS:
         loader = cfg.get(key)
         if not loader:
             continue
-        dataset = DATASETS.build({**loader['dataset'], 'lazy_init': True})
-        parts[f'{key}.dataset'] = type(dataset).__name__
+        parts[f'{key}.dataset'] = _dataset(loader['dataset'])
         for sub, registry in (('sampler', DATA_SAMPLERS), ('batch_sampler', DATA_SAMPLERS),
                               ('collate_fn', FUNCTIONS)):
             for spec in _typed(loader.get(sub)):
@@ -90,11 +132,11 @@ def main(argv=None) -> int:
     from mmengine.config import Config
 
     import hrnet_mm  # noqa: F401  (hrnet_mm:: bases)
-    work_dir, *configs = argv if argv is not None else sys.argv[1:]
+    configs = argv if argv is not None else sys.argv[1:]
     failed = 0
     for config in configs:
         try:
-            parts = build_config_parts(Config.fromfile(config), str(Path(work_dir) / Path(config).stem))
+            parts = build_config_parts(Config.fromfile(config))
             print(f"ok {config} {parts['model']} ({len(parts)} parts)", flush=True)
         except Exception as err:  # report every config, then fail
             from hrnet_mm.errors import one_line
