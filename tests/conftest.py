@@ -25,6 +25,21 @@ def det_data(tmp_path_factory) -> Path:
     return generate(str(tmp_path_factory.mktemp('det_data')), train=24, val=8, seed=0)
 
 
+@pytest.fixture(autouse=True)
+def _registry_scope_of_the_test_only():
+    """Each test leaves mmengine's default registry scope as it found it.
+
+    mmengine keeps every ``DefaultScope`` ever created, and the newest is current: an inferencer or a
+    runner built in one test (``MMSegInferencer`` makes one for ``mmseg``) would otherwise decide, for
+    every later test in the process, which library's registry a bare type name is looked up in.
+    """
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)  # no public API lists or removes them
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'cuda: needs a CUDA device (skipped, with the reason shown, without one)')
 
