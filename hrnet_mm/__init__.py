@@ -1,9 +1,12 @@
 """hrnet_mm: HRNet (TPAMI 2020) backbone, fusion blocks and necks for OpenMMLab 2.x."""
+import os
 import warnings
 
 # mmengine 0.10 imports pkg_resources, whose deprecation notice would be the first line of every
 # hrnet-mm command's output; it is about mmengine's packaging, not about anything the user did.
-warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+# HRNET_MM_KEEP_WARNINGS=1 keeps it.
+if os.environ.get('HRNET_MM_KEEP_WARNINGS', '0').strip().lower() not in ('1', 'true', 'yes', 'on'):
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 from .environment import log_problems  # noqa: E402
 

@@ -140,3 +140,15 @@ def test_user_configs_inheriting_through_hrnet_mm_build(tmp_path):
     models = [line.split()[2] for line in lines]
     assert models == ['EncoderDecoder', 'EncoderDecoder', 'TopdownPoseEstimator', 'FasterRCNN', 'ImageClassifier']
     assert 'Failed to search registry' not in proc.stdout + proc.stderr  # mmpose's codec registry included
+
+
+def test_the_warning_filter_has_its_switch():
+    import subprocess
+    import sys
+    script = ('import warnings, hrnet_mm; '
+              "print(any(f[0] == 'ignore' and f[1] is not None and 'pkg_resources' in f[1].pattern "
+              'for f in warnings.filters))')
+    for value, hidden in (('0', 'True'), ('1', 'False')):
+        done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True,
+                              env={**__import__('os').environ, 'HRNET_MM_KEEP_WARNINGS': value})
+        assert done.stdout.strip() == hidden, (value, done.stdout, done.stderr[-500:])
