@@ -10,9 +10,9 @@ from typing import List, Optional
 from hrnet_mm.checkpoint import CheckpointError
 from hrnet_mm.errors import ConfigError, one_line
 
-from . import complexity, convert, export, infer_pose, publish, test, train
+from . import complexity, convert, export, infer, infer_pose, publish, test, train
 
-SUBCOMMANDS = (complexity, train, test, export, publish, convert, infer_pose)
+SUBCOMMANDS = (complexity, train, test, export, infer, publish, convert, infer_pose)
 USAGE_ERRORS = (ConfigError, CheckpointError, FileNotFoundError)
 
 
