@@ -82,9 +82,9 @@ def fold_bn_into_conv(conv: _ConvNd, bn: _BatchNorm) -> None:
 
     assert bn.running_mean is not None and bn.running_var is not None
     dtype, requires_grad = conv.weight.dtype, conv.weight.requires_grad
-    weight, bias = fuse_conv_bn_weights(f64(conv.weight), f64(conv.bias), f64(bn.running_mean),
-                                        f64(bn.running_var), bn.eps, f64(bn.weight), f64(bn.bias),
-                                        transpose=conv.transposed)
+    weight, bias = fuse_conv_bn_weights(conv.weight.detach().double(), f64(conv.bias),
+                                        bn.running_mean.double(), bn.running_var.double(), bn.eps,
+                                        f64(bn.weight), f64(bn.bias), transpose=conv.transposed)
     # New Parameters (not in-place writes): tensors shared with a loaded state dict stay untouched.
     conv.weight = nn.Parameter(weight.detach().to(dtype), requires_grad=requires_grad)
     conv.bias = nn.Parameter(bias.detach().to(dtype), requires_grad=requires_grad)
@@ -120,7 +120,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     # Collected first, rewritten after: no module tree changes while it is being walked.
     for parent, conv_name, bn_name in pairs:
         conv, bn = parent._modules[conv_name], parent._modules[bn_name]
-        assert conv is not None and isinstance(bn, _BatchNorm)
+        assert isinstance(conv, _ConvNd) and isinstance(bn, _BatchNorm)
         fold_bn_into_conv(conv, bn)
         parent._modules[bn_name] = nn.Identity()
         if getattr(parent, 'efficient_conv_bn_eval_forward', None) is not None:

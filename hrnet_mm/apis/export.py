@@ -50,6 +50,10 @@ def require(module: str, hint: str = _DEPS_HINT) -> None:
                           f'run `{hint}`') from None
 
 
+class ExportCheckError(RuntimeError):
+    """The exported file does not compute what the PyTorch model computes (the file has been removed)."""
+
+
 class ExportWrapper(nn.Module):
     """Tensor-in, tensors-out view of an OpenMMLab model for tracing.
 
@@ -103,6 +107,7 @@ def build_for_export(config: Union[str, Path, Any], checkpoint: Optional[str]) -
             line naming both files and the first mismatch).
         FileNotFoundError: No such checkpoint.
     """
+    given = config
     if isinstance(config, (str, Path)) and '::' not in str(config).replace('hrnet_mm::', ''):
         config = resolve_config(str(config))  # configs/..., hrnet_seg/<name>.py or hrnet_mm::hrnet_seg/...
     if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
@@ -115,7 +120,7 @@ def build_for_export(config: Union[str, Path, Any], checkpoint: Optional[str]) -
             raise
         detail = next((line.strip() for line in text.splitlines() if 'key' in line or 'size' in line
                        or 'shape' in line), one_line(err))
-        raise ConfigError(f'checkpoint {checkpoint} does not fit config {config}: {detail[:300]}') from None
+        raise ConfigError(f'checkpoint {checkpoint} does not fit config {given}: {detail[:300]}') from None
 
 
 def relative_error(got: Tensor, expected: Tensor) -> float:
@@ -176,7 +181,7 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
         ImportError: ``onnx`` / ``onnxruntime`` (or ``onnxscript`` with ``dynamo=True``) missing.
         ConfigError: Config missing or unloadable, checkpoint not fitting it, ``input_shape`` or
             ``opset`` out of range.
-        RuntimeError: onnxruntime's outputs differ from PyTorch's by more than ``rtol``; the file
+        ExportCheckError: onnxruntime's outputs differ from PyTorch's by more than ``rtol``; the file
             written is removed first.
     """
     check_export_args(input_shape, opset)
@@ -223,11 +228,11 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
                 try:
                     errors = compare_outputs(names, engine(x), e)
                 except ValueError as err:
-                    raise RuntimeError(f'{out_path}: onnxruntime differs from PyTorch at input {tuple(x.shape)}: '
+                    raise ExportCheckError(f'{out_path}: onnxruntime differs from PyTorch at input {tuple(x.shape)}: '
                                        f'{err}') from None
                 worst = max(errors, key=errors.__getitem__)
                 if errors[worst] > rtol:
-                    raise RuntimeError(f'{out_path}: onnxruntime output {worst!r} differs from PyTorch at input '
+                    raise ExportCheckError(f'{out_path}: onnxruntime output {worst!r} differs from PyTorch at input '
                                        f'{tuple(x.shape)} by {errors[worst]:.3g} of its scale (> rtol {rtol:g})')
     except BaseException:
         out_path.unlink(missing_ok=True)  # nothing half-checked stays behind

@@ -308,8 +308,10 @@ def _infer_pose(cfg, library, attach, images, out_dir: Path, checkpoint) -> List
 
 def _infer_cls(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[dict]:
     from mmpretrain.apis import ImageClassificationInferencer
-    model, _, _ = build_for_checkpoint(cfg, checkpoint)
-    model._config = cfg
+
+    from .export import build_for_export
+    model, _, _ = build_for_export(cfg, checkpoint)
+    model._config = cfg  # what mmpretrain's inferencers read from a model built by get_model
     model._dataset_meta = _dataset_meta(cfg, library)
     attach(model)
     inferencer = ImageClassificationInferencer(model, classes=model._dataset_meta.get('classes'))
@@ -324,18 +326,20 @@ def _infer_cls(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[
 
 
 def _infer_det(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[dict]:
+    import shutil
+    import tempfile
+
     from mmdet.apis import DetInferencer
     with _quiet_mmengine():
         inferencer = DetInferencer(cfg, checkpoint, device='cpu')
     attach(inferencer.model)
-    result = inferencer([str(p) for p in images], out_dir=str(out_dir), no_save_pred=False)
-    (out_dir / 'vis').rename(out_dir / 'visualizations') if (out_dir / 'vis').is_dir() else None
+    with tempfile.TemporaryDirectory() as tmp:  # mmdet writes vis/ and preds/: moved to our two names
+        result = inferencer([str(p) for p in images], out_dir=tmp, no_save_pred=False)
+        for theirs, ours in (('vis', 'visualizations'), ('preds', 'predictions')):
+            (out_dir / ours).mkdir(exist_ok=True)
+            for file in (Path(tmp) / theirs).glob('*'):
+                shutil.move(str(file), str(out_dir / ours / file.name))
     return [dict(image=str(p), boxes=len(r['bboxes'])) for p, r in zip(images, result['predictions'])]
-
-
-def build_for_checkpoint(cfg, checkpoint):
-    from .export import build_for_export
-    return build_for_export(cfg, checkpoint)
 
 
 INFER = {'mmseg': _infer_seg, 'mmpose': _infer_pose, 'mmpretrain': _infer_cls, 'mmdet': _infer_det}
@@ -406,7 +410,7 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
             attach_engine(model, library, compiled)
         weights = checkpoint
     else:
-        build_for_export(cfg.copy(), str(model_file))  # a mismatched or damaged checkpoint fails in one line
+        build_for_export(copy.deepcopy(cfg), str(model_file))  # a mismatched or damaged checkpoint: one line
 
         def attach(model: Any) -> None:
             return None
