@@ -393,14 +393,12 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
     from .build import load_config
     from .export import build_for_export
     from .libraries import library_of
-    paths = _check_images(images)
     if isinstance(config, (str, Path)):
         from hrnet_mm.config_lookup import resolve_config
         config = resolve_config(str(config)) if '::' not in str(config).replace('hrnet_mm::', '') else config
     cfg = load_config(config)
     library = library_of(cfg)
-    is_onnx = Path(model_file).suffix.lower() == '.onnx'
-    if is_onnx:
+    if Path(model_file).suffix.lower() == '.onnx':
         if library.export_features and checkpoint is None:
             raise ConfigError(f'{model_file} holds the backbone + neck of a detector; pass the checkpoint too '
                               "(--checkpoint), whose heads run in PyTorch on the engine's features")
@@ -415,6 +413,7 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         def attach(model: Any) -> None:
             return None
         weights = str(model_file)
+    paths = _check_images(images)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with DefaultScope.overwrite_default_scope(library.name):
