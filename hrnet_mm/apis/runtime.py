@@ -186,6 +186,12 @@ ATTACH: Dict[str, Callable[[Any, Engine], None]] = {
     'mmseg': _seg_attach, 'mmpose': _head_attach, 'mmpretrain': _head_attach, 'mmdet': _det_attach}
 
 
+def _require_heads(library: Library, model_file: Union[str, Path], checkpoint: Optional[str]) -> None:
+    if library.export_features and checkpoint is None:
+        raise ConfigError(f'{model_file} holds the backbone + neck of a detector; pass the checkpoint too '
+                          "(--checkpoint), whose heads run in PyTorch on the engine's features")
+
+
 def attach_engine(model: Any, library: Library, engine: Engine) -> Any:
     """Run ``engine`` in place of ``model``'s network inside the library's test-time code, in place.
 
@@ -220,9 +226,7 @@ def engine_model(config, model_file: Union[str, Path], engine: str = 'onnxruntim
     """
     from .export import build_for_export
     model, library, cfg = build_for_export(config, checkpoint)
-    if library.export_features and checkpoint is None:
-        raise ConfigError(f'{model_file} holds the backbone + neck of a detector; pass the checkpoint too '
-                          '(--checkpoint), whose heads run in PyTorch on the engine\'s features')
+    _require_heads(library, model_file, checkpoint)
     return attach_engine(model, library, open_engine(model_file, engine, threads)), library, cfg
 
 
@@ -399,9 +403,7 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
     cfg = load_config(config)
     library = library_of(cfg)
     if Path(model_file).suffix.lower() == '.onnx':
-        if library.export_features and checkpoint is None:
-            raise ConfigError(f'{model_file} holds the backbone + neck of a detector; pass the checkpoint too '
-                              "(--checkpoint), whose heads run in PyTorch on the engine's features")
+        _require_heads(library, model_file, checkpoint)
         compiled = open_engine(model_file, engine, threads)
 
         def attach(model: Any) -> None:
