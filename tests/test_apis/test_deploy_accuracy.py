@@ -61,7 +61,7 @@ def pose_cfg(data_root: Path, work_dir: Path) -> Config:
 def cls_cfg(data_root: Path, work_dir: Path) -> Config:
     cfg = Config.fromfile(str(CONFIGS / 'hrnet_cls' / 'hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64.py'))
     cfg = _in_process(cfg, data_root, work_dir)
-    iters = 150
+    iters = 300
     cfg.train_dataloader.batch_size = 16
     cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = iters
     cfg.param_scheduler[0].end, cfg.param_scheduler[1].begin, cfg.param_scheduler[1].end = 10, 10, iters
@@ -73,7 +73,7 @@ def cls_cfg(data_root: Path, work_dir: Path) -> Config:
 TASKS = {
     'seg': (seg_cfg, 'mIoU', 2, 1.0, 30.0),
     'pose': (pose_cfg, 'coco/AP', 4, 0.01, 0.2),
-    'cls': (cls_cfg, 'accuracy/top1', 2, 1.0, 40.0),
+    'cls': (cls_cfg, 'accuracy/top1', 2, 1.0, 30.0),
 }
 
 
@@ -85,10 +85,18 @@ def _engines():
     return ['onnxruntime', 'openvino']
 
 
+# Held-out splits large enough that the int8 tolerances are several samples wide (1.0 top-1 = 3 of 300
+# images; AP over 64 people), training sets as small as a short run needs.
 @pytest.fixture(scope='module')
 def cls_data(tmp_path_factory) -> Path:
     from hrnet_mm.testing.cls_data import generate
-    return generate(str(tmp_path_factory.mktemp('cls_data')), train=240, val=60, size=64, seed=0)
+    return generate(str(tmp_path_factory.mktemp('cls_data')), train=480, val=300, size=64, seed=0)
+
+
+@pytest.fixture(scope='module')
+def pose_data(tmp_path_factory) -> Path:
+    from hrnet_mm.testing.pose_data import generate
+    return generate(str(tmp_path_factory.mktemp('pose_data')), train=192, val=64, seed=0)
 
 
 @pytest.mark.slow
