@@ -198,3 +198,15 @@ def test_int8_export_is_quantized_calibrated_dynamic_and_close_to_float(tmp_path
         x = torch.randn(*shape)
         (f,), (g,) = fp32(x), q(x)
         assert g.shape == f.shape and 0 < ((g - f).norm() / f.norm()).item() < 0.2
+
+
+@pytest.mark.parametrize('method', ['percentile', 'entropy'])
+def test_histogram_calibration_takes_crops_of_different_sizes(tmp_path, seg_checkpoint, method):
+    from hrnet_mm.apis.quantize import quantize_onnx
+    fp32 = export_onnx(DEMO_SEG, seg_checkpoint, tmp_path / 'seg.onnx', (1, 3, 64, 64), dynamic=True)
+    gen = torch.Generator().manual_seed(0)
+    crops = [torch.randn(1, 3, h, w, generator=gen) for h, w in ((64, 64), (96, 64), (64, 80))]
+    assert quantize_onnx(fp32, tmp_path / 'seg.int8.onnx', crops, method=method) == ['/model/conv_seg/Conv']
+    x = torch.randn(1, 3, 64, 64)
+    (f,), (q,) = open_engine(fp32)(x), open_engine(tmp_path / 'seg.int8.onnx')(x)
+    assert ((q - f).norm() / f.norm()).item() < 0.2
