@@ -69,6 +69,7 @@ class Engine:
     def __call__(self, x: Tensor) -> List[Tensor]:
         self.check_input(x)
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        # Copied: OpenVINO's output tensors are buffers its next run overwrites.
         return [torch.from_numpy(np.array(o, copy=True)) for o in self.run(array)]
 
 
