@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast demo demo-seg demo-pose demo-det demo-cls bench lint typecheck check complexity clean
+.PHONY: setup test test-fast demo demo-seg demo-pose demo-det demo-cls bench bench-deploy lint typecheck check complexity clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -29,6 +29,10 @@ demo-cls: setup
 
 bench: setup
 	$(PY) tools/benchmark.py
+
+# CPU inference: stock eager vs ours folded vs exported float32 / int8 (docs/deploy.md).
+bench-deploy: setup
+	$(PY) tools/deploy_benchmark.py
 
 complexity: setup
 	.venv/bin/hrnet-mm complexity --all

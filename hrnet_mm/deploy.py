@@ -15,12 +15,13 @@ Typical use on a loaded model (weights load *before* folding; the folded state d
     True
 """
 import re
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 # Children ``conv<k>`` / ``bn<k>`` (or ``norm<k>``) of one module: our residual units, the HRNet stem,
 # mmcv/mmseg/mmpose/mmdet residual blocks and timm's all apply bn<k> right after conv<k>.
@@ -28,9 +29,13 @@ _CONV_NAME = re.compile(r'^conv(\d*)$')
 
 
 def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
-    return (isinstance(conv, _ConvNd) and not conv.transposed and isinstance(bn, _BatchNorm)
-            and bn.track_running_stats and bn.running_mean is not None  # batch statistics only: nothing to fold
-            and conv.out_channels == bn.num_features)
+    if not (isinstance(conv, _ConvNd) and isinstance(bn, _BatchNorm)):
+        return False
+    if not bn.track_running_stats or bn.running_mean is None:  # batch statistics only: nothing to fold
+        return False
+    if conv.transposed and conv.groups != 1:  # torch's fold scales dim 1, one group's outputs only
+        return False
+    return conv.out_channels == bn.num_features
 
 
 def _sequential_pairs(module: nn.Module) -> Iterator[Tuple[str, str]]:
@@ -61,29 +66,28 @@ def _named_pairs(module: nn.Module) -> Iterator[Tuple[str, str]]:
 
 
 @torch.no_grad()
-def fold_bn_into_conv(conv: nn.Module, bn: _BatchNorm) -> None:
+def fold_bn_into_conv(conv: _ConvNd, bn: _BatchNorm) -> None:
     """Fold ``bn``'s eval-mode affine map into ``conv`` in place (``conv`` gains a bias).
 
     ``bn(conv(x)) == conv'(x)`` with ``W' = W * s`` and ``b' = (b - mean) * s + beta`` per output
-    channel, ``s = gamma / sqrt(var + eps)``. Computed in float64, stored in the conv's dtype.
+    channel, ``s = gamma / sqrt(var + eps)``: torch's ``fuse_conv_bn_weights``, fed float64 copies so
+    the folded weights are rounded once, into the conv's dtype.
 
     Args:
-        conv: A (non-transposed) ``Conv1d/2d/3d`` with ``out_channels == bn.num_features``.
+        conv: A ``Conv1d/2d/3d`` (or a single-group ``ConvTranspose``) with ``out_channels == bn.num_features``.
         bn: A BatchNorm with running statistics.
     """
-    weight = conv.weight.double()
-    var, mean = bn.running_var.double(), bn.running_mean.double()
-    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
-    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
-    scale = gamma / torch.sqrt(var + bn.eps)
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(var)
-    current = conv.weight
-    assert isinstance(current, Tensor)
-    dtype, requires_grad = current.dtype, current.requires_grad
+    def f64(t: Optional[Tensor]) -> Optional[Tensor]:
+        return None if t is None else t.detach().double()
+
+    assert bn.running_mean is not None and bn.running_var is not None
+    dtype, requires_grad = conv.weight.dtype, conv.weight.requires_grad
+    weight, bias = fuse_conv_bn_weights(conv.weight.detach().double(), f64(conv.bias),
+                                        bn.running_mean.double(), bn.running_var.double(), bn.eps,
+                                        f64(bn.weight), f64(bn.bias), transpose=conv.transposed)
     # New Parameters (not in-place writes): tensors shared with a loaded state dict stay untouched.
-    conv.weight = nn.Parameter((weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))).to(dtype),
-                               requires_grad=requires_grad)
-    conv.bias = nn.Parameter(((bias - mean) * scale + beta).to(dtype), requires_grad=requires_grad)
+    conv.weight = nn.Parameter(weight.detach().to(dtype), requires_grad=requires_grad)
+    conv.bias = nn.Parameter(bias.detach().to(dtype), requires_grad=requires_grad)
 
 
 def fuse_conv_bn(model: nn.Module) -> nn.Module:
@@ -103,6 +107,9 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     Returns:
         nn.Module: ``model`` itself (modified in place).
     """
+    # Not mmcv's fuse_conv_bn: it folds each BN into the conv *registered* before it among a module's
+    # children, which is not always the conv that runs before it (a ConvModule ordered norm -> conv
+    # registers conv first); the pairs here are found by how each module runs. The arithmetic is torch's.
     pairs: List[Tuple[nn.Module, str, str]] = []
     for parent in model.modules():
         finder = _sequential_pairs if isinstance(parent, nn.Sequential) else _named_pairs
@@ -113,7 +120,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     # Collected first, rewritten after: no module tree changes while it is being walked.
     for parent, conv_name, bn_name in pairs:
         conv, bn = parent._modules[conv_name], parent._modules[bn_name]
-        assert conv is not None and isinstance(bn, _BatchNorm)
+        assert isinstance(conv, _ConvNd) and isinstance(bn, _BatchNorm)
         fold_bn_into_conv(conv, bn)
         parent._modules[bn_name] = nn.Identity()
         if getattr(parent, 'efficient_conv_bn_eval_forward', None) is not None:

@@ -121,3 +121,25 @@ def test_bf16_autocast_on_cpu_stays_close_to_float32(deploy):
     for g, e in zip(got, expected):
         assert g.dtype == torch.bfloat16 and torch.isfinite(g).all()
         assert ((g.float() - e).norm() / e.norm()).item() < 0.03
+
+
+def test_folded_weights_equal_torchs_own_fusion_and_transposed_convs_fold_too():
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                          nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1), nn.BatchNorm2d(6),
+                          nn.ConvTranspose2d(6, 6, 3, padding=1, groups=2), nn.BatchNorm2d(6))
+    randomize_norms(model, seed=1, affine=True)
+    model.eval()
+    reference = [fuse_conv_bn_eval(copy.deepcopy(model[i]), model[i + 1], transpose=i > 0) for i in (0, 2)]
+    x = torch.rand(2, 4, 16, 16)
+    with torch.no_grad():
+        expected = model(x)
+        fuse_conv_bn(model)
+        got = model(x)
+    assert isinstance(model[1], nn.Identity) and isinstance(model[3], nn.Identity)
+    assert isinstance(model[5], nn.BatchNorm2d)  # grouped transposed conv: left as it is
+    for i, ref in zip((0, 2), reference):
+        torch.testing.assert_close(model[i].weight, ref.weight, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(model[i].bias, ref.bias, rtol=1e-6, atol=1e-7)
+    _assert_close([got], [expected])

@@ -1,13 +1,16 @@
-"""ONNX export of a config + checkpoint (backbone + neck/head, BN folded); ``hrnet-mm export`` calls it.
+"""ONNX export of a config + checkpoint (the network the task library runs at test time, BN folded).
 
-What is exported, per library (the config's ``default_scope``):
+``hrnet-mm export`` calls :func:`export_onnx` (float32, checked against PyTorch) and, with ``--int8``,
+:func:`hrnet_mm.apis.quantize.export_int8`. What is exported, per library (the config's ``default_scope``):
 
-- mmseg: ``model(x, None, mode='tensor')``, i.e. backbone + decode head -> ``logits``
-  (N, num_classes, H / 4, W / 4) for HRNetV2 + FCN; resize and argmax stay with the caller.
-- mmpose: ``model(x, None, mode='tensor')`` -> the head's raw output (``heatmaps`` (N, K, H / 4, W / 4)
-  for a heatmap head).
-- mmdet: ``model.extract_feat(x)`` -> backbone + neck pyramid ``feat0..featL``; box decoding and NMS
-  need mmdeploy.
+- mmseg: ``model(x, None, mode='tensor')``, backbone + decode head(s) -> ``logits``
+  (N, num_classes, H / 4, W / 4) for HRNetV2 + FCN. mmseg's own test-time code resizes them to the
+  image and takes the argmax (:mod:`hrnet_mm.apis.runtime` runs it around the exported file).
+- mmpose: ``model(x, None, mode='tensor')`` -> ``heatmaps`` (N, K, H / 4, W / 4) of a heatmap head;
+  flip test and decoding stay with mmpose.
+- mmpretrain: ``model(x, None, mode='tensor')`` -> ``logits`` (N, num_classes).
+- mmdet: ``model.extract_feat(x)`` -> backbone + neck pyramid ``feat0..featL``; the dense / RoI heads
+  need image metas and NMS, which the exported graph leaves out.
 
 The input ``input`` is the image *after* the data preprocessor (mean/std-normalized, channel order
 of the config), shape (N, 3, H, W). Export uses PyTorch's TorchScript-based exporter
@@ -16,13 +19,14 @@ of the config), shape (N, 3, H, W). Export uses PyTorch's TorchScript-based expo
 """
 import warnings
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from hrnet_mm.config_lookup import resolve_config
 from hrnet_mm.deploy import switch_to_deploy
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, one_line
 
 from .build import build_model
 from .libraries import Library
@@ -30,22 +34,31 @@ from .libraries import Library
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 11, 20  # interpolate/resize needs >= 11; 20 is the newest this torch writes
 FORMATS = ('onnx',)
+# Largest |onnxruntime - PyTorch| accepted, as a fraction of the output's largest |value|. Float32
+# rounding through ~300 convs (and BN folding) is measured at ~1e-6 of the scale (detector features
+# reaching ~20 differ by ~1e-4 in absolute terms); 1e-4 leaves margin and still catches a wrong graph.
+DEFAULT_RTOL = 1e-4
 _DEPS_HINT = 'pip install onnx onnxruntime'
 
 
-def _require(module: str) -> None:
+def require(module: str, hint: str = _DEPS_HINT) -> None:
+    """Import ``module`` or raise an ImportError that says how to install it."""
     try:
         __import__(module)
     except ImportError:
         raise ImportError(f'ONNX export needs the {module!r} package, which is not installed; '
-                          f'run `{_DEPS_HINT}`') from None
+                          f'run `{hint}`') from None
+
+
+class ExportCheckError(RuntimeError):
+    """The exported file does not compute what the PyTorch model computes (the file has been removed)."""
 
 
 class ExportWrapper(nn.Module):
     """Tensor-in, tensors-out view of an OpenMMLab model for tracing.
 
     Args:
-        model: An mmseg segmentor, mmpose pose estimator or mmdet detector.
+        model: An mmseg segmentor, mmpose pose estimator, mmpretrain classifier or mmdet detector.
         library: Its :class:`~hrnet_mm.apis.libraries.Library` (what to call is a field of it).
 
     Shapes:
@@ -67,7 +80,8 @@ class ExportWrapper(nn.Module):
         return tuple(out) if isinstance(out, (list, tuple)) else (out,)
 
 
-def _output_names(library: Library, count: int) -> List[str]:
+def output_names(library: Library, count: int) -> List[str]:
+    """Names of the exported outputs: ``logits`` / ``heatmaps``, or ``feat0..`` for a pyramid."""
     if not library.export_features and count == 1:
         return [library.output_name]
     return [f'{library.output_name}{i}' for i in range(count)]
@@ -85,76 +99,142 @@ def check_export_args(input_shape: Optional[Sequence[int]], opset: int) -> None:
         raise ConfigError(f'opset must be an int in {MIN_OPSET}..{MAX_OPSET}, got {opset!r}')
 
 
+def build_for_export(config: Union[str, Path, Any], checkpoint: Optional[str]) -> Tuple[Any, Library, Any]:
+    """:func:`~hrnet_mm.apis.build.build_model` for a path, a packaged name or an ``hrnet_mm::`` name.
+
+    Raises:
+        ConfigError: No such config, or a checkpoint whose tensors do not fit the config's model (one
+            line naming both files and the first mismatch).
+        FileNotFoundError: No such checkpoint.
+    """
+    given = config
+    if isinstance(config, (str, Path)) and '::' not in str(config).replace('hrnet_mm::', ''):
+        config = resolve_config(str(config))  # configs/..., hrnet_seg/<name>.py or hrnet_mm::hrnet_seg/...
+    if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    try:
+        return build_model(config, checkpoint)
+    except RuntimeError as err:  # mmengine's strict load_state_dict: missing / unexpected keys, shapes
+        text = str(err)
+        if checkpoint is None or not any(k in text for k in ('state_dict', 'size mismatch', 'copying')):
+            raise
+        detail = next((line.strip() for line in text.splitlines() if 'key' in line or 'size' in line
+                       or 'shape' in line), one_line(err))
+        raise ConfigError(f'checkpoint {checkpoint} does not fit config {given}: {detail[:300]}') from None
+
+
+def relative_error(got: Tensor, expected: Tensor) -> float:
+    """``max |got - expected| / max |expected|``: the largest deviation as a fraction of the output's scale."""
+    scale = expected.abs().max().item()
+    return (got - expected).abs().max().item() / (scale if scale > 0 else 1.0)
+
+
+def compare_outputs(names: Sequence[str], got: Sequence[Tensor], expected: Sequence[Tensor]) -> Dict[str, float]:
+    """:func:`relative_error` of each named output; raises ``ValueError`` for a count or shape mismatch."""
+    if len(got) != len(expected):
+        raise ValueError(f'{len(got)} outputs, expected {len(expected)}')
+    errors = {}
+    for name, g, e in zip(names, got, expected):
+        if tuple(g.shape) != tuple(e.shape):
+            raise ValueError(f'output {name!r} has shape {tuple(g.shape)}, expected {tuple(e.shape)}')
+        errors[name] = relative_error(g.float(), e.float())
+    return errors
+
+
 def run_onnx(path: Union[str, Path], x: Tensor) -> List[Tensor]:
     """Run an exported file with onnxruntime (CPU) on ``x``; outputs as torch tensors."""
-    _require('onnxruntime')
-    import onnxruntime as ort
-    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-    name = session.get_inputs()[0].name
-    return [torch.from_numpy(o) for o in session.run(None, {name: x.detach().cpu().numpy()})]
+    from .runtime import open_engine
+    return open_engine(path, 'onnxruntime')(x)
 
 
-def export_onnx(config: str, checkpoint: Optional[str], out_path: Union[str, Path],
+def _second_shape(shape: Sequence[int]) -> Tuple[int, int, int, int]:
+    """Another batch and size for checking a dynamic export: batch + 1, each side 3/4 (>= 32)."""
+    n, c, h, w = shape
+    return n + 1, c, max(32, h * 3 // 4), max(32, w * 3 // 4)
+
+
+def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
                 input_shape: Optional[Sequence[int]] = None, dynamic: bool = False,
                 opset: int = DEFAULT_OPSET, fuse: bool = True, verify: bool = True,
-                dynamo: bool = False, atol: float = 1e-4) -> Path:
-    """Export a config's model (backbone + neck/head) with its checkpoint to an ONNX file.
+                dynamo: bool = False, rtol: float = DEFAULT_RTOL) -> Path:
+    """Export a config's model (backbone + neck/head) with its checkpoint to a float32 ONNX file.
 
     Args:
-        config: Config path (mmseg, mmpose or mmdet ``default_scope``).
+        config: Config path, packaged name (``hrnet_seg/<name>.py``, ``hrnet_mm::...``), ``mmseg::...``
+            name, or loaded ``Config`` (mmseg, mmpose, mmpretrain or mmdet ``default_scope``).
         checkpoint: Checkpoint path, or None to export the randomly initialized model.
         out_path: Where to write the ``.onnx`` file (parents are created).
         input_shape: (N, 3, H, W) traced input. Default: batch 1 at the size the config trains at.
         dynamic: Let batch, height and width vary at run time (else fixed to ``input_shape``).
         opset: ONNX opset. Default: 17.
         fuse: Fold BatchNorm into convs first (:func:`~hrnet_mm.deploy.switch_to_deploy`).
-        verify: Run the file with onnxruntime on the traced input and compare to PyTorch.
+        verify: Run the file with onnxruntime and compare with the PyTorch model *before* folding, on
+            the traced input and, for a dynamic export, at a second batch and size too.
         dynamo: Use torch's dynamo-based exporter (needs ``onnxscript``) instead of TorchScript's.
-        atol: Largest absolute difference ``verify`` accepts.
+        rtol: Largest ``max |onnxruntime - PyTorch|`` accepted, as a fraction of ``max |PyTorch|``
+            per output (:func:`relative_error`).
 
     Returns:
         Path: ``out_path``.
 
     Raises:
         ImportError: ``onnx`` / ``onnxruntime`` (or ``onnxscript`` with ``dynamo=True``) missing.
-        ConfigError: ``input_shape`` or ``opset`` out of range.
-        RuntimeError: onnxruntime's outputs differ from PyTorch's by more than ``atol``.
+        ConfigError: Config missing or unloadable, checkpoint not fitting it, ``input_shape`` or
+            ``opset`` out of range.
+        ExportCheckError: onnxruntime's outputs differ from PyTorch's by more than ``rtol``; the file
+            written is removed first.
     """
     check_export_args(input_shape, opset)
-    _require('onnx')
+    require('onnx')
     if verify:
-        _require('onnxruntime')
+        require('onnxruntime')
     if dynamo:
-        _require('onnxscript')
-    model, library, cfg = build_model(config, checkpoint)
-    if fuse:
-        switch_to_deploy(model)
+        require('onnxscript', 'pip install onnxscript')
+    model, library, cfg = build_for_export(config, checkpoint)
     wrapper = ExportWrapper(model, library).eval()
     if input_shape is None:
         input_shape = (1, 3, *library.input_size(cfg))
-    x = torch.rand(*input_shape)
+    gen = torch.Generator().manual_seed(0)
+    # Normal noise: the scale of a mean/std-normalized image.
+    inputs = [torch.randn(*input_shape, generator=gen)]
+    if dynamic:
+        inputs.append(torch.randn(*_second_shape(input_shape), generator=gen))
     with torch.no_grad():
-        expected = wrapper(x)
-    names = _output_names(library, len(expected))
+        expected = [wrapper(x) for x in inputs] if verify else []  # the model as trained, BN not folded
+        if fuse:
+            switch_to_deploy(model)
+        traced = wrapper(inputs[0])
+    names = output_names(library, len(traced))
     axes = None
     if dynamic:
         axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
-        axes.update({n: {0: 'batch', 2: f'{n}_height', 3: f'{n}_width'} for n, e in zip(names, expected)
-                     if e.dim() == 4})
+        axes.update({n: {0: 'batch', 2: f'{n}_height', 3: f'{n}_width'} if t.dim() == 4 else {0: 'batch'}
+                     for n, t in zip(names, traced)})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # dynamo=False is deprecated in torch >= 2.9 but is the exporter that needs no onnxscript.
-        warnings.filterwarnings('ignore', category=DeprecationWarning)
-        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        torch.onnx.export(wrapper, (x,), str(out_path), input_names=['input'], output_names=names,
-                          opset_version=opset, dynamic_axes=axes, do_constant_folding=True, dynamo=dynamo)
-    import onnx
-    onnx.checker.check_model(str(out_path))
-    if verify:
-        for name, e, g in zip(names, expected, run_onnx(out_path, x)):
-            err = (g - e).abs().max().item()
-            if g.shape != e.shape or err > atol:
-                raise RuntimeError(f'{out_path}: onnxruntime output {name!r} differs from PyTorch '
-                                   f'(shape {tuple(g.shape)} vs {tuple(e.shape)}, max abs diff {err:.3g} > {atol})')
+    try:
+        with warnings.catch_warnings():
+            # dynamo=False is deprecated in torch >= 2.9 but is the exporter that needs no onnxscript.
+            warnings.filterwarnings('ignore', category=DeprecationWarning)
+            warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+            torch.onnx.export(wrapper, (inputs[0],), str(out_path), input_names=['input'], output_names=names,
+                              opset_version=opset, dynamic_axes=axes, do_constant_folding=True, dynamo=dynamo)
+        import onnx
+        onnx.checker.check_model(str(out_path))
+        if verify:
+            from .runtime import open_engine
+            engine = open_engine(out_path, 'onnxruntime')
+            for x, e in zip(inputs, expected):
+                try:
+                    errors = compare_outputs(names, engine(x), e)
+                except ValueError as err:
+                    raise ExportCheckError(f'{out_path}: onnxruntime differs from PyTorch at input {tuple(x.shape)}: '
+                                       f'{err}') from None
+                worst = max(errors, key=errors.__getitem__)
+                if errors[worst] > rtol:
+                    raise ExportCheckError(f'{out_path}: onnxruntime output {worst!r} differs from PyTorch at input '
+                                       f'{tuple(x.shape)} by {errors[worst]:.3g} of its scale (> rtol {rtol:g})')
+    except BaseException:
+        out_path.unlink(missing_ok=True)  # nothing half-checked stays behind
+        raise
     return out_path

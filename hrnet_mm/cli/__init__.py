@@ -11,14 +11,14 @@ from typing import List, Optional
 from hrnet_mm.checkpoint import CheckpointError
 from hrnet_mm.errors import ConfigError, SetupError, one_line
 
-from . import complexity, convert, export, infer_pose, publish, test, train
+from . import complexity, convert, export, infer, infer_pose, publish, test, train
 
-SUBCOMMANDS = (train, test, infer_pose, export, convert, publish, complexity)
+SUBCOMMANDS = (train, test, infer_pose, export, infer, convert, publish, complexity)
 USAGE_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, SetupError)
 
 DESCRIPTION = """\
 HRNet for OpenMMLab 2.x: train and evaluate configs with the stock tools of mmseg, mmpose, mmdet and
-mmpretrain, draw pose predictions, export to ONNX, convert and publish checkpoints.
+mmpretrain, draw pose predictions, export to ONNX and run the export, convert and publish checkpoints.
 
 A CONFIG is a file path, a config shipped with hrnet_mm (hrnet_seg/<name>.py, hrnet_pose/...,
 hrnet_det/..., hrnet_cls/...; list them with `mim search hrnet_mm`), or a pkg:: name such as
@@ -30,6 +30,7 @@ examples:
   hrnet-mm test my_config.py work_dirs/seg/iter_800.pth --show-dir vis
   hrnet-mm train my_config.py --gpus 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1
   hrnet-mm infer-pose hrnet_pose/td-hm_hrnetv1-w32_4xb32-210e_coco-256x192.py pose.pth person.jpg
+  hrnet-mm export my_config.py model.pth --int8 --calib 32
   hrnet-mm complexity w48 --task seg --input 512x1024 --num-outputs 19
 
 `hrnet-mm COMMAND --help` describes each command."""

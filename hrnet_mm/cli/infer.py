@@ -1,0 +1,41 @@
+"""``hrnet-mm infer``: predict on image files with an exported model and draw the results."""
+import argparse
+
+from hrnet_mm.apis.runtime import ENGINES
+
+EXAMPLE = """\
+The library's own inferencer reads, preprocesses, decodes and draws each image (as for a PyTorch
+checkpoint); the engine computes the network. Pose: the whole image is the person box.
+Pictures go to OUT_DIR/visualizations, predictions to OUT_DIR/predictions.
+
+examples:
+  hrnet-mm infer hrnet_seg/fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py model.int8.onnx a.png b.png
+  hrnet-mm infer CONFIG model.onnx img.jpg --engine openvino --threads 2
+  hrnet-mm infer CONFIG model.pth img.jpg                     # the same in PyTorch, for comparison
+  hrnet-mm infer DET_CONFIG trunk.onnx img.jpg --checkpoint model.pth   # detector heads in PyTorch
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser('infer', help='predict on images with an exported ONNX model (or a checkpoint) and draw them',
+                       description='Predict on image files with an exported ONNX model (or a .pth checkpoint) '
+                                   'and draw the predictions.',
+                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config', help='the config the model was exported from (file or packaged name)')
+    p.add_argument('model', help='.onnx file from hrnet-mm export (float32 or int8), or a .pth checkpoint')
+    p.add_argument('images', nargs='+', metavar='IMAGE', help='image files')
+    p.add_argument('--engine', choices=ENGINES, default='onnxruntime', help='engine for .onnx (default onnxruntime)')
+    p.add_argument('--threads', type=int, help="engine threads (default: the engine's choice)")
+    p.add_argument('--checkpoint', help="a detector's checkpoint: its heads run in PyTorch on the engine's features")
+    p.add_argument('--out-dir', default='work_dirs/infer', help='output folder (default work_dirs/infer)')
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hrnet_mm.apis.runtime import infer_images
+    found = infer_images(args.config, args.model, args.images, args.out_dir, args.engine, args.checkpoint,
+                         args.threads)
+    where = 'PyTorch' if not args.model.lower().endswith('.onnx') else args.engine
+    print(f'[hrnet-mm] {len(found)} image(s) with {where}; pictures under {args.out_dir}/visualizations, '
+          f'predictions under {args.out_dir}/predictions')
+    return 0

@@ -1,0 +1,186 @@
+"""Exported files in the engines and inside the libraries' own test-time code; ``hrnet-mm infer``."""
+import copy
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hrnet_mm.apis import build_model, export_onnx
+from hrnet_mm.apis.runtime import attach_engine, engine_model, open_engine
+from hrnet_mm.cli import main
+from hrnet_mm.errors import ConfigError
+from hrnet_mm.testing.twins import randomize_norms
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / 'configs'
+DEMOS = {
+    'seg': str(CONFIGS / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'),
+    'pose': str(CONFIGS / 'hrnet_pose' / 'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py'),
+    'cls': str(CONFIGS / 'hrnet_cls' / 'hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64.py'),
+    'det': str(CONFIGS / 'hrnet_det' / 'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py'),
+}
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    """Random-weight checkpoints of the demo configs (BN statistics randomized) and their dynamic ONNX files."""
+    root = tmp_path_factory.mktemp('exported')
+    cache = {}
+
+    def get(task: str):
+        if task not in cache:
+            torch.manual_seed(0)
+            model, _, _ = build_model(DEMOS[task])
+            randomize_norms(model, seed=1, affine=True)
+            checkpoint = root / f'{task}.pth'
+            torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+            shape = (1, 3, 128, 128) if task != 'pose' else (1, 3, 128, 96)
+            cache[task] = str(checkpoint), export_onnx(DEMOS[task], str(checkpoint), root / f'{task}.onnx', shape,
+                                                       dynamic=True)
+        return cache[task]
+    return get
+
+
+def _config_on(task: str, data_root: Path, tmp_path: Path, extra: str = '') -> str:
+    """A config inheriting the demo of ``task`` with its data at ``data_root`` and in-process loading."""
+    path = tmp_path / f'{task}_on_data.py'
+    path.write_text(textwrap.dedent(f"""\
+        _base_ = ['{DEMOS[task]}']
+        data_root = '{data_root}/'
+        train_dataloader = dict(dataset=dict(data_root=data_root), num_workers=0, persistent_workers=False)
+        val_dataloader = dict(dataset=dict(data_root=data_root), num_workers=0, persistent_workers=False)
+        test_dataloader = val_dataloader
+        """) + extra)
+    return str(path)
+
+
+def _first_batch(cfg, library):
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    with DefaultScope.overwrite_default_scope(library.name):
+        return next(iter(Runner.build_dataloader(copy.deepcopy(cfg.test_dataloader))))
+
+
+def test_open_engine_refuses_unknown_engines_missing_files_and_names_missing_packages(tmp_path, exported,
+                                                                                    monkeypatch):
+    _, onnx_file = exported('seg')
+    with pytest.raises(ConfigError, match="engine must be one of \\('onnxruntime', 'openvino'\\), got 'tensorrt'"):
+        open_engine(onnx_file, 'tensorrt')
+    with pytest.raises(ConfigError, match='does not exist'):
+        open_engine(tmp_path / 'none.onnx')
+    monkeypatch.setitem(sys.modules, 'openvino', None)
+    with pytest.raises(ImportError, match='pip install openvino'):
+        open_engine(onnx_file, 'openvino')
+
+
+def test_engine_runs_inside_mmseg_test_step(exported, seg_data, tmp_path):
+    checkpoint, onnx_file = exported('seg')
+    config = _config_on('seg', seg_data, tmp_path)
+    model, library, cfg = build_model(config, checkpoint)
+    batch = _first_batch(cfg, library)
+    with torch.no_grad():
+        expected = model.test_step(batch)
+        got = attach_engine(copy.deepcopy(model), library, open_engine(onnx_file)).test_step(batch)
+    assert len(got) == len(expected) == 8
+    for g, e in zip(got, expected):
+        assert g.seg_logits.data.shape == e.seg_logits.data.shape == (6, 64, 64)  # resized to the image by mmseg
+        scale = e.seg_logits.data.abs().max()
+        torch.testing.assert_close(g.seg_logits.data, e.seg_logits.data, rtol=0, atol=1e-4 * scale)
+        assert (g.pred_sem_seg.data == e.pred_sem_seg.data).float().mean() > 0.999
+
+
+def test_engine_runs_inside_mmpose_flip_test(exported, pose_data, tmp_path):
+    checkpoint, onnx_file = exported('pose')
+    config = _config_on('pose', pose_data, tmp_path, 'model = dict(test_cfg=dict(output_heatmaps=True))\n')
+    model, library, cfg = build_model(config, checkpoint)
+    assert cfg.model.test_cfg.flip_test
+    batch = _first_batch(cfg, library)
+    calls = []
+    engine = open_engine(onnx_file)
+    run = engine.run
+    engine.run = lambda x: calls.append(x.shape) or run(x)  # type: ignore[method-assign]
+    with torch.no_grad():
+        expected = model.test_step(batch)
+        got = attach_engine(copy.deepcopy(model), library, engine).test_step(batch)
+    assert calls == [(16, 3, 128, 96)] * 2  # the image and its mirror, as mmpose's flip test runs them
+    for g, e in zip(got, expected):
+        heatmaps = e.pred_fields.heatmaps
+        assert heatmaps.shape == (17, 32, 24)
+        torch.testing.assert_close(g.pred_fields.heatmaps, heatmaps, rtol=0, atol=1e-4 * heatmaps.abs().max())
+        np.testing.assert_allclose(g.pred_instances.keypoints, e.pred_instances.keypoints, atol=0.5)
+
+
+def test_engine_model_of_a_detector_needs_its_heads(exported):
+    _, onnx_file = exported('det')
+    with pytest.raises(ConfigError, match='backbone \\+ neck of a detector; pass the checkpoint'):
+        engine_model(DEMOS['det'], onnx_file)
+
+
+def _images(root: Path, pattern: str, count: int):
+    return [str(p) for p in sorted(root.glob(pattern))[:count]]
+
+
+def _infer(config, model_file, images, out_dir, *extra):
+    assert main(['infer', config, str(model_file), *images, '--out-dir', str(out_dir), *extra]) == 0
+    pictures = sorted((out_dir / 'visualizations').glob('*.*'))
+    assert len(pictures) == len(images) and all(cv2.imread(str(p)) is not None for p in pictures)
+    return pictures, sorted((out_dir / 'predictions').glob('*.*'))
+
+
+def test_infer_segmentation_pictures_match_the_pytorch_path(exported, seg_data, tmp_path):
+    checkpoint, onnx_file = exported('seg')
+    images = _images(seg_data / 'images' / 'validation', '*.png', 2)
+    _, engine_maps = _infer(DEMOS['seg'], onnx_file, images, tmp_path / 'onnx')
+    _, torch_maps = _infer(DEMOS['seg'], checkpoint, images, tmp_path / 'torch')
+    assert len(engine_maps) == len(torch_maps) == 2
+    for a, b in zip(engine_maps, torch_maps):
+        got, expected = cv2.imread(str(a), cv2.IMREAD_UNCHANGED), cv2.imread(str(b), cv2.IMREAD_UNCHANGED)
+        assert got.shape[:2] == (64, 64) and (got == expected).mean() > 0.999
+
+
+def test_infer_pose_keypoints_match_the_pytorch_path(exported, pose_data, tmp_path):
+    checkpoint, onnx_file = exported('pose')
+    images = _images(pose_data / 'images' / 'val', '*.png', 2)
+    _, engine_json = _infer(DEMOS['pose'], onnx_file, images, tmp_path / 'onnx')
+    _, torch_json = _infer(DEMOS['pose'], checkpoint, images, tmp_path / 'torch')
+    assert len(engine_json) == len(torch_json) == 2
+    for a, b in zip(engine_json, torch_json):
+        (got,), (expected,) = json.loads(a.read_text()), json.loads(b.read_text())
+        np.testing.assert_allclose(got['keypoints'], expected['keypoints'], atol=0.5)
+        np.testing.assert_allclose(got['keypoint_scores'], expected['keypoint_scores'], rtol=1e-3, atol=1e-4)
+
+
+def test_infer_classification_labels_match_the_pytorch_path(exported, tmp_path):
+    from hrnet_mm.testing.cls_data import generate
+    data = generate(str(tmp_path / 'cls_data'), train=6, val=6, size=64, seed=0)
+    checkpoint, onnx_file = exported('cls')
+    images = _images(data / 'val', '*/*.png', 3)
+    _, engine_json = _infer(DEMOS['cls'], onnx_file, images, tmp_path / 'onnx')
+    _, torch_json = _infer(DEMOS['cls'], checkpoint, images, tmp_path / 'torch')
+    for a, b in zip(engine_json, torch_json):
+        got, expected = json.loads(a.read_text()), json.loads(b.read_text())
+        assert got['label'] == expected['label'] and got['score'] == pytest.approx(expected['score'], abs=1e-4)
+
+
+def test_infer_detector_runs_its_heads_on_the_engine_features(exported, det_data, tmp_path):
+    checkpoint, onnx_file = exported('det')
+    images = _images(det_data / 'images' / 'val', '*.png', 1) or _images(det_data, '**/*.png', 1)
+    _infer(DEMOS['det'], onnx_file, images, tmp_path / 'onnx', '--checkpoint', checkpoint)
+
+
+def test_infer_mistakes_are_one_line(exported, tmp_path, capsys):
+    _, onnx_file = exported('seg')
+    for argv, expected in [
+            (['infer', DEMOS['seg'], str(onnx_file), str(tmp_path / 'none.png')], 'none.png does not exist'),
+            (['infer', DEMOS['seg'], str(onnx_file), __file__], 'is not a readable image'),
+            (['infer', DEMOS['seg'], str(tmp_path / 'none.onnx'), __file__], 'none.onnx does not exist'),
+            (['infer', DEMOS['seg'], str(tmp_path / 'none.pth'), __file__], 'none.pth does not exist'),
+            (['infer', 'hrnet_seg/none.py', str(onnx_file), __file__], 'not found')]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and expected in err, err
