@@ -42,6 +42,8 @@ def _registry_scope_of_the_test_only():
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'cuda: needs a CUDA device (skipped, with the reason shown, without one)')
+    config.addinivalue_line('markers', 'release: whole-product runs (a wheel in a fresh venv, deploy accuracy); '
+                                       '`make test-release`, which CI runs after `make test`')
 
 
 def pytest_collection_modifyitems(config, items):

@@ -253,6 +253,7 @@ INFER = textwrap.dedent("""\
 
 
 @pytest.mark.slow
+@pytest.mark.release
 def test_installed_wheel_builds_trains_and_infers_outside_the_repo(tmp_path):
     """~10 min on 2 cores: the docs' install lines in a fresh venv (network for the extras, as set-up),
     every packaged config built through a user config, each synthetic demo trained two iterations

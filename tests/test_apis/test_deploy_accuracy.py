@@ -93,6 +93,7 @@ def pose_data(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.release
 @pytest.mark.parametrize('task', sorted(TASKS))
 def test_exported_float32_equals_pytorch_and_int8_stays_within_the_targets(task, request, tmp_path, capsys):
     data_root = request.getfixturevalue({'seg': 'seg_data', 'pose': 'pose_data', 'cls': 'cls_data'}[task])
