@@ -45,7 +45,7 @@ def source_tree(requirement: str, work: Path) -> Path:
 
 
 def patch_version_read(setup: Path) -> bool:
-    """Make a ``setup.py`` that execs its version file and reads ``locals()`` work on Python 3.13 too.
+    r"""Make a ``setup.py`` that execs its version file and reads ``locals()`` work on Python 3.13 too.
 
     Returns:
         bool: Whether the file read its version that way (and was patched).

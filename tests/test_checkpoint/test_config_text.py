@@ -92,11 +92,14 @@ def test_an_inferencer_given_only_weights_uses_plain_config_text(tmp_path):
     """The benign control: a checkpoint of our seg demo carrying its own pretty_text builds the model."""
     from mmseg.apis import MMSegInferencer
     from mmseg.registry import MODELS
+    from mmengine.registry import DefaultScope
     cfg = Config.fromfile(str(SEG_DEMO))
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg.model)
     path = tmp_path / 'demo.pth'
     torch.save({'meta': {'cfg': cfg.pretty_text}, 'state_dict': model.state_dict()}, path)
     assert load_local_checkpoint(path)['meta']['cfg'] == cfg.pretty_text
-    inferencer = MMSegInferencer(model=None, weights=str(path), device='cpu')
+    with DefaultScope.overwrite_default_scope('mmseg'):  # as mmseg's own tools run it
+        inferencer = MMSegInferencer(model=None, weights=str(path), device='cpu')
     weight = 'backbone.conv1.weight'
     assert torch.equal(inferencer.model.state_dict()[weight], model.state_dict()[weight])
