@@ -90,9 +90,9 @@ def test_an_inferencer_given_only_weights_runs_no_code(tmp_path):
 
 def test_an_inferencer_given_only_weights_uses_plain_config_text(tmp_path):
     """The benign control: a checkpoint of our seg demo carrying its own pretty_text builds the model."""
+    from mmengine.registry import DefaultScope
     from mmseg.apis import MMSegInferencer
     from mmseg.registry import MODELS
-    from mmengine.registry import DefaultScope
     cfg = Config.fromfile(str(SEG_DEMO))
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model)
