@@ -102,6 +102,16 @@ def plain_config_problem(text: Any) -> Optional[str]:
     return None
 
 
+def config_texts(checkpoint: dict) -> Iterator[Tuple[str, dict, str]]:
+    """``(where, container, key)`` for each config text a checkpoint holds, ``where`` as ``meta.cfg``."""
+    for path, key in CONFIG_TEXT_PLACES:
+        container: Any = checkpoint
+        for part in path:
+            container = container.get(part) if isinstance(container, dict) else None
+        if isinstance(container, dict) and key in container:
+            yield '.'.join(path + (key,)), container, key
+
+
 def drop_unsafe_config_text(checkpoint: dict, source: str) -> dict:
     """Remove, in place, config text mmengine would execute unless it is plain config data.
 
@@ -112,16 +122,10 @@ def drop_unsafe_config_text(checkpoint: dict, source: str) -> dict:
     Returns:
         dict: ``checkpoint``.
     """
-    for path, key in CONFIG_TEXT_PLACES:
-        container: Any = checkpoint
-        for part in path:
-            container = container.get(part) if isinstance(container, dict) else None
-        if not isinstance(container, dict) or key not in container:
-            continue
+    for where, container, key in list(config_texts(checkpoint)):
         problem = plain_config_problem(container[key])
         if problem:
             del container[key]
-            where = '.'.join(path + (key,))
             print_log(f'dropped {where} from {source}: mmengine would execute it and it is not plain config '
                       f'data ({problem})', logger='current', level=30)
     return checkpoint

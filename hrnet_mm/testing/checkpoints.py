@@ -5,7 +5,7 @@ from typing import Union
 import torch
 
 from hrnet_mm.checkpoint import load_local_checkpoint, plain_config_problem
-from hrnet_mm.checkpoint.config_text import CONFIG_TEXT_PLACES
+from hrnet_mm.checkpoint.config_text import config_texts
 from hrnet_mm.checkpoint.unpickler import mmengine_globals
 
 
@@ -23,11 +23,7 @@ def load_run_checkpoint(path: Union[str, Path]) -> dict:
     unknown = beyond_torch - set(mmengine_globals())
     assert not unknown, f'{path} names globals our unpickler does not build: {sorted(unknown)}'
     raw = load_local_checkpoint(path)
-    for container_path, key in CONFIG_TEXT_PLACES:
-        container = raw
-        for part in container_path:
-            container = container.get(part, {}) if isinstance(container, dict) else {}
-        if isinstance(container, dict) and key in container:
-            problem = plain_config_problem(container[key])
-            assert problem is None, f'{path}: {".".join(container_path + (key,))} is not plain data: {problem}'
+    for where, container, key in config_texts(raw):
+        problem = plain_config_problem(container[key])
+        assert problem is None, f'{path}: {where} is not plain data: {problem}'
     return raw

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hrnet_mm.cli import build_parser, main
+from hrnet_mm.testing.cli import one_line_cli_error
 
 REPO = Path(__file__).resolve().parents[2]
 SEG = 'hrnet_seg/fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'  # packaged names
@@ -28,14 +29,6 @@ def files(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _one_line_error(argv, capsys) -> str:
-    try:
-        status = main(argv)
-    except SystemExit as exit_:  # argparse's own errors
-        status = exit_.code
-    err = capsys.readouterr().err.strip()
-    assert status == 2 and len(err.splitlines()) == 1, err
-    return err
 
 
 MISTAKES = {
@@ -85,7 +78,7 @@ MISTAKES = {
 @pytest.mark.parametrize('argv, expected', [case for cases in MISTAKES.values() for case in cases],
                          ids=[f'{name}-{i}' for name, cases in MISTAKES.items() for i in range(len(cases))])
 def test_plain_mistakes_end_in_one_line_and_exit_2(argv, expected, files, capsys):
-    err = _one_line_error(argv, capsys)
+    err = one_line_cli_error(argv, capsys)
     assert err.startswith(f'hrnet-mm {argv[0]}')
     assert expected in err
     assert not Path('out.pth').exists()  # convert wrote nothing

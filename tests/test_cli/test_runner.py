@@ -8,6 +8,7 @@ import torch
 from hrnet_mm.apis import library_of
 from hrnet_mm.cli import build_parser
 from hrnet_mm.cli.runner import build_command, run_config
+from hrnet_mm.testing.cli import one_line_cli_error
 
 REPO = Path(__file__).resolve().parents[2]
 CITYSCAPES_W18 = str(REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18_4xb2-40k_cityscapes-512x1024.py')
@@ -110,15 +111,6 @@ def test_slurm_launcher_passes_through_without_torchrun(tmp_path, monkeypatch):
         build_command(_args(['train', CITYSCAPES_W18, '--launcher', 'slurm']), 'train')
 
 
-def _one_line_error(argv, capsys):
-    from hrnet_mm.cli import main
-    try:
-        status = main(argv)
-    except SystemExit as exit_:  # argparse's own errors
-        status = exit_.code
-    err = capsys.readouterr().err.strip()
-    assert status == 2 and len(err.splitlines()) == 1, err
-    return err
 
 
 @pytest.mark.parametrize('argv, expected', [
@@ -134,13 +126,13 @@ def _one_line_error(argv, capsys):
 ])
 def test_cli_mistakes_are_one_line_and_exit_2(argv, expected, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert expected in _one_line_error(argv, capsys)
+    assert expected in one_line_cli_error(argv, capsys)
 
 
 def test_config_without_default_scope_is_one_line(tmp_path, capsys):
     config = tmp_path / 'bare.py'
     config.write_text("model = dict(type='hrnet_mm.HRNet')\n")
-    err = _one_line_error(['train', str(config), '--dry-run'], capsys)
+    err = one_line_cli_error(['train', str(config), '--dry-run'], capsys)
     assert 'default_scope must be one of' in err
 
 
@@ -148,9 +140,9 @@ def test_export_rejects_small_shapes_and_old_opsets_in_one_line(tmp_path, capsys
     checkpoint = tmp_path / 'm.pth'
     import torch
     torch.save({'state_dict': {'w': torch.ones(1)}}, checkpoint)
-    assert 'must be >= 32' in _one_line_error(['export', CITYSCAPES_W18, str(checkpoint), '--shape', '16', '16'],
+    assert 'must be >= 32' in one_line_cli_error(['export', CITYSCAPES_W18, str(checkpoint), '--shape', '16', '16'],
                                               capsys)
-    assert 'opset must be an int in 11..20, got 5' in _one_line_error(
+    assert 'opset must be an int in 11..20, got 5' in one_line_cli_error(
         ['export', CITYSCAPES_W18, str(checkpoint), '--opset', '5'], capsys)
 
 
