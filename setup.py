@@ -76,8 +76,10 @@ EXTRAS = {
     # xtcocotools` (which hrnet_mm names at import when it is missing or built for another numpy)
     'pose': ['json_tricks', 'munkres', 'xtcocotools>=1.12; python_version < "3.13"', 'scipy'],
     'cls': ['mmpretrain>=1.2.0,<1.3'],
-    'dev': ['pytest', 'pytest-xdist', 'ruff', 'mypy', 'timm', 'onnx', 'onnxruntime', 'tensorboard'],
+    # `hrnet-mm export` (onnx; onnxruntime checks the file), `hrnet-mm infer` (either engine); docs/deploy.md
+    'deploy': ['onnx', 'onnxruntime', 'openvino'],
 }
+EXTRAS['dev'] = ['pytest', 'pytest-xdist', 'ruff', 'mypy', 'timm', 'tensorboard', 'torchao', *EXTRAS['deploy']]
 EXTRAS['all'] = sorted({req for key in ('seg', 'det', 'pose', 'cls') for req in EXTRAS[key]})
 
 setup(

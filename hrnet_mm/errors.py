@@ -22,3 +22,10 @@ def one_line(err: BaseException, last: bool = False) -> str:
 
 class SetupError(RuntimeError):
     """The installed stack lacks something a command needs; the message says what to install."""
+
+
+class MissingPackageError(SetupError, ImportError):
+    """An optional package a command needs is not installed; the message says how to install it.
+
+    Also an ``ImportError``, which is what code that only imports the package would have seen.
+    """

@@ -80,6 +80,25 @@ def test_mmengine_resolves_hrnet_mm_base_configs_in_this_environment(tmp_path):
     assert cfg.model.decode_head.type == 'FCNHead'
 
 
+def _setup_extras() -> dict:
+    """The literal lists of ``EXTRAS = {...}`` in setup.py, read without running it."""
+    import ast
+    tree = ast.parse((REPO / 'setup.py').read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'EXTRAS':
+            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.value.keys, node.value.values)}
+    raise AssertionError('setup.py has no EXTRAS dict')
+
+
+def test_the_deploy_extra_installs_every_engine_and_what_export_needs():
+    from hrnet_mm.apis import runtime
+    deploy = set(_setup_extras()['deploy'])
+    # export writes with onnx and checks the file in onnxruntime; infer offers each engine
+    assert {'onnx', 'onnxruntime'} | set(runtime.ENGINES) <= deploy
+    dev = (REPO / 'requirements' / 'dev.txt').read_text().split()
+    assert deploy <= set(dev), 'the dev set-up (tools/setup_env.sh) must install the deploy extra'
+
+
 def test_sdist_carries_the_configs_and_its_wheel_ships_them(tmp_path):
     src = _source_copy(tmp_path)
     proc = subprocess.run([sys.executable, 'setup.py', '-q', 'sdist', '-d', str(tmp_path / 'dist')], cwd=src,

@@ -9,15 +9,17 @@ input, all with ``--threads`` threads:
 - ``ours folded``: our model after ``switch_to_deploy`` (BN folded; channels-last inside);
 - ``<engine> fp32``: ``hrnet-mm export --dynamic`` of our model, in onnxruntime / OpenVINO;
 - ``<engine> int8``: its ``--int8`` form (QDQ, per-channel weights, output layers float32);
-- ``openvino bf16``: the float32 file with OpenVINO's bf16 hint (AMX / AVX-512 BF16 CPUs only).
+- ``openvino bf16``: the float32 file with OpenVINO's bf16 hint (AMX / AVX-512 BF16 CPUs only);
+- ``torch pt2e int8``: our folded model through torch's PT2E int8 quantizer and ``torch.compile``
+  (:mod:`benchmarking.pt2e`; when torchao is installed; compiling takes about a minute per case).
 
-The int8 file is calibrated on random normal inputs (the timing does not depend on the ranges; the
+The int8 models are calibrated on random normal inputs (the timing does not depend on the ranges; the
 calibration that accuracy needs, on the config's training images, is measured by
 tests/test_apis/test_deploy_accuracy.py). Each row reports the median and quartiles, the ratio to stock
 eager in the same run and the relative error of its output against stock eager.
 
 Usage: python tools/deploy_benchmark.py [--cases seg pose1 pose8] [--engines onnxruntime openvino]
-                                        [--repeats 7] [--threads 2] [--json out.json]
+                                        [--repeats 7] [--threads 2] [--no-pt2e] [--json out.json]
 """
 import argparse
 import json
@@ -29,7 +31,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
-from benchmarking.timing import interleaved  # tools/ is on sys.path when this script runs
+from benchmarking import pt2e  # tools/ is on sys.path when this script runs
+from benchmarking.timing import interleaved
 
 from hrnet_mm.apis.export import ExportWrapper, build_for_export, export_onnx
 from hrnet_mm.apis.quantize import quantize_onnx
@@ -49,7 +52,7 @@ CASES = {
                   stock='mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'),
 }
 # docs/deploy.md's targets: (case, row) -> least speed-up over stock eager.
-TARGETS = {('seg', 'onnxruntime int8'): 5.0, ('seg', 'openvino int8'): 5.0,
+TARGETS = {('seg', 'onnxruntime int8'): 5.0, ('seg', 'openvino int8'): 5.0, ('seg', 'torch pt2e int8'): 5.0,
            ('seg', 'onnxruntime fp32'): 2.5, ('seg', 'openvino fp32'): 2.5}
 
 
@@ -66,7 +69,8 @@ def rel_error(got: torch.Tensor, ref: torch.Tensor) -> float:
     return ((got.float() - ref).norm() / ref.norm()).item()
 
 
-def build_case(case: dict, work: Path, engines: List[str], threads: int, log: Callable[[str], None]):
+def build_case(case: dict, work: Path, engines: List[str], threads: int, log: Callable[[str], None],
+               with_pt2e: bool = False):
     """The timed callables of one case and the relative error of each against stock eager."""
     torch.manual_seed(0)
     stock, library, _ = build_for_export(case['stock'], None)
@@ -97,6 +101,11 @@ def build_case(case: dict, work: Path, engines: List[str], threads: int, log: Ca
         if name == 'openvino':
             bf16 = OpenVinoEngine(fp32, threads, precision='bf16')
             runs['openvino bf16'] = lambda bf16=bf16: bf16(x)
+    if with_pt2e:
+        converted = pt2e.quantize_int8(ours_net, x, [torch.randn(*case['shape'], generator=gen) for _ in range(4)])
+        log('  quantized with PT2E; compiling')
+        compiled = pt2e.compile_int8(converted, x)
+        runs['torch pt2e int8'] = lambda: compiled(x)
     with torch.no_grad():
         ref = stock_net(x)[0]
         errors = {}
@@ -129,6 +138,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--repeats', type=int, default=7)
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--pt2e', action=argparse.BooleanOptionalAction, default=None,
+                   help="torch's PT2E int8 row (default: when torchao is installed)")
     p.add_argument('--json', help='also write the results here')
     return p.parse_args(argv)
 
@@ -139,18 +150,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     MMLogger.get_current_instance().setLevel(logging.WARNING)  # stock init_weights logs every parameter
     torch.set_num_threads(args.threads)
     engines = args.engines or [e for e in ENGINES if engine_available(e)]
+    with_pt2e = engine_available('torchao') if args.pt2e is None else args.pt2e
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     results: dict = dict(threads=args.threads, repeats=args.repeats, engines=engines, cpu=platform.processor(),
                          torch=torch.__version__, cases={}, targets=[])
-    for name in engines:
+    for name in engines + (['torchao'] if with_pt2e else []):
         results[name] = __import__(name).__version__
     for key in args.cases:
         log(f'[{key}] building and exporting')
         with tempfile.TemporaryDirectory() as tmp:
-            runs, errors = build_case(CASES[key], Path(tmp), engines, args.threads, log)
+            runs, errors = build_case(CASES[key], Path(tmp), engines, args.threads, log, with_pt2e)
             with torch.no_grad():
                 stats = interleaved(runs, args.repeats, args.warmup, 'cpu', log=log)
         results['cases'][key] = dict(stats=stats, errors=errors)

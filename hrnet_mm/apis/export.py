@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from hrnet_mm.config_lookup import resolve_config
 from hrnet_mm.deploy import switch_to_deploy
-from hrnet_mm.errors import ConfigError, one_line
+from hrnet_mm.errors import ConfigError, MissingPackageError, one_line
 
 from .build import build_model
 from .libraries import Library
@@ -46,8 +46,8 @@ def require(module: str, hint: str = _DEPS_HINT) -> None:
     try:
         __import__(module)
     except ImportError:
-        raise ImportError(f'ONNX export needs the {module!r} package, which is not installed; '
-                          f'run `{hint}`') from None
+        raise MissingPackageError(f'ONNX export needs the {module!r} package, which is not installed; '
+                          f'run `{hint}` (all that export and infer use: `pip install "hrnet_mm[deploy]"`)') from None
 
 
 class ExportCheckError(RuntimeError):

@@ -1,9 +1,9 @@
 """Running exported files: CPU engines, and the task libraries' own test-time code around them.
 
 An *engine* runs an ONNX file written by :func:`~hrnet_mm.apis.export.export_onnx` (or its int8 form)
-on a preprocessed batch and returns the outputs as torch tensors: ``onnxruntime`` (the default; it
-ships with the dev set-up) or ``openvino`` (when the ``openvino`` package is installed). The same file
-runs in both.
+on a preprocessed batch and returns the outputs as torch tensors: ``openvino`` or ``onnxruntime``.
+The same file runs in both; without a choice the fastest installed one runs (:func:`default_engine`:
+OpenVINO was faster in every case of ``make bench-deploy``, docs/deploy.md).
 
 :func:`attach_engine` puts an engine in place of the network of an OpenMMLab model built from the
 same config, so that everything the library does around the network at test time (data
@@ -29,11 +29,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, MissingPackageError
 
 from .libraries import Library
 
 ENGINES = ('onnxruntime', 'openvino')
+# What runs when no engine is named: the first installed, fastest first (measured, docs/deploy.md).
+FASTEST_FIRST = ('openvino', 'onnxruntime')
 _INSTALL = {'onnxruntime': 'pip install onnxruntime', 'openvino': 'pip install openvino'}
 Shape = Tuple[Union[int, str, None], ...]
 
@@ -132,13 +134,34 @@ class OpenVinoEngine(Engine):
         return [self.request.get_output_tensor(i).data for i in range(len(self.compiled.outputs))]
 
 
-def open_engine(path: Union[str, Path], engine: str = 'onnxruntime', threads: Optional[int] = None,
+def _installed(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def default_engine() -> str:
+    """The engine that runs when none is named: the first of :data:`FASTEST_FIRST` installed.
+
+    Raises:
+        ImportError: Neither is installed (the message says how to install them).
+    """
+    for name in FASTEST_FIRST:
+        if _installed(name):
+            return name
+    raise MissingPackageError('running an exported model needs openvino or onnxruntime, and neither is installed; '
+                      'run `pip install "hrnet_mm[deploy]"`')
+
+
+def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: Optional[int] = None,
                 **options) -> Engine:
     """Compile an exported ONNX file for the CPU.
 
     Args:
         path: The ``.onnx`` file.
-        engine: One of :data:`ENGINES`.
+        engine: One of :data:`ENGINES`; None: :func:`default_engine`.
         threads: Threads the engine may use (None: its default).
         options: Engine-specific keywords (``spinning`` for onnxruntime, ``precision`` for OpenVINO).
 
@@ -146,15 +169,15 @@ def open_engine(path: Union[str, Path], engine: str = 'onnxruntime', threads: Op
         ConfigError: Unknown engine, or no such file.
         ImportError: The engine's package is not installed (the message says how to install it).
     """
-    if engine not in ENGINES:
+    if engine is not None and engine not in ENGINES:
         raise ConfigError(f'engine must be one of {ENGINES}, got {engine!r}')
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f'exported model {path} does not exist')
-    try:
-        __import__(engine)
-    except ImportError:
-        raise ImportError(f'the {engine} engine is not installed; run `{_INSTALL[engine]}`') from None
+    engine = engine or default_engine()
+    if not _installed(engine):
+        raise MissingPackageError(f'the {engine} engine is not installed; run `{_INSTALL[engine]}` '
+                          f'(every engine: `pip install "hrnet_mm[deploy]"`)') from None
     if engine == 'openvino':
         return OpenVinoEngine(path, threads, **options)
     return OnnxRuntimeEngine(path, threads, **options)
@@ -208,14 +231,14 @@ def attach_engine(model: Any, library: Library, engine: Engine) -> Any:
     return model
 
 
-def engine_model(config, model_file: Union[str, Path], engine: str = 'onnxruntime',
+def engine_model(config, model_file: Union[str, Path], engine: Optional[str] = None,
                  checkpoint: Optional[str] = None, threads: Optional[int] = None) -> Tuple[Any, Library, Any]:
     """A config's model whose network is the exported file (see :func:`attach_engine`).
 
     Args:
         config: Config path, packaged name or loaded ``Config``.
         model_file: The ``.onnx`` file exported from that config.
-        engine: One of :data:`ENGINES`.
+        engine: One of :data:`ENGINES`; None: :func:`default_engine`.
         checkpoint: Weights of what the file leaves out: a detector's heads (required for mmdet).
         threads: Engine threads.
 
@@ -366,7 +389,7 @@ def _check_images(images: Sequence[Union[str, Path]]) -> List[Path]:
 
 
 def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[str, Path]],
-                 out_dir: Union[str, Path], engine: str = 'onnxruntime', checkpoint: Optional[str] = None,
+                 out_dir: Union[str, Path], engine: Optional[str] = None, checkpoint: Optional[str] = None,
                  threads: Optional[int] = None) -> List[dict]:
     """Predict on image files with an exported model (or a PyTorch checkpoint) and draw the results.
 
@@ -381,7 +404,7 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         model_file: An exported ``.onnx`` file, or a ``.pth`` checkpoint to run in PyTorch instead.
         images: Image files.
         out_dir: Output folder.
-        engine: One of :data:`ENGINES` (ignored for a checkpoint).
+        engine: One of :data:`ENGINES`; None: :func:`default_engine` (ignored for a checkpoint).
         checkpoint: A detector's weights (its heads run in PyTorch on the engine's features).
         threads: Engine threads.
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from hrnet_mm.apis.export import DEFAULT_OPSET, DEFAULT_RTOL, FORMATS, ExportCheckError, export_onnx
 from hrnet_mm.apis.quantize import CALIB_METHODS, DEFAULT_CALIB
+from hrnet_mm.errors import MissingPackageError
 
 from .types import positive_int
 
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
             print(f'[hrnet-mm] wrote {report.path}: int8, calibrated on {report.calibration_images} training images, '
                   f'{len(report.kept_float)} layer(s) kept float32; deviation from float32 on 2 other training '
                   f'images: {errors}')
+    except MissingPackageError:
+        raise  # a set-up mistake: one line and status 2, like the others (cli.main)
     except (ImportError, ExportCheckError) as err:  # not the user's mistake, but one line is all there is to say
         print(f'hrnet-mm export: {err}', file=sys.stderr)
         return 1

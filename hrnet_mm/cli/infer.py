@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument('config', help='the config the model was exported from (file or packaged name)')
     p.add_argument('model', help='.onnx file from hrnet-mm export (float32 or int8), or a .pth checkpoint')
     p.add_argument('images', nargs='+', metavar='IMAGE', help='image files')
-    p.add_argument('--engine', choices=ENGINES, default='onnxruntime', help='engine for .onnx (default onnxruntime)')
+    p.add_argument('--engine', choices=ENGINES,
+                   help='engine for .onnx (default: the fastest installed, openvino then onnxruntime)')
     p.add_argument('--threads', type=int, help="engine threads (default: the engine's choice)")
     p.add_argument('--checkpoint', help="a detector's checkpoint: its heads run in PyTorch on the engine's features")
     p.add_argument('--out-dir', default='work_dirs/infer', help='output folder (default work_dirs/infer)')
@@ -32,10 +33,11 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrnet_mm.apis.runtime import infer_images
-    found = infer_images(args.config, args.model, args.images, args.out_dir, args.engine, args.checkpoint,
-                         args.threads)
-    where = 'PyTorch' if not args.model.lower().endswith('.onnx') else args.engine
+    from hrnet_mm.apis.runtime import default_engine, infer_images
+    onnx = args.model.lower().endswith('.onnx')
+    engine = (args.engine or default_engine()) if onnx else None
+    found = infer_images(args.config, args.model, args.images, args.out_dir, engine, args.checkpoint, args.threads)
+    where = engine if onnx else 'PyTorch'
     print(f'[hrnet-mm] {len(found)} image(s) with {where}; pictures under {args.out_dir}/visualizations, '
           f'predictions under {args.out_dir}/predictions')
     return 0

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from hrnet_mm.apis import build_model, export_onnx
-from hrnet_mm.apis.runtime import attach_engine, engine_model, open_engine
+from hrnet_mm.apis.runtime import attach_engine, default_engine, engine_model, open_engine
 from hrnet_mm.cli import main
 from hrnet_mm.errors import ConfigError
+from hrnet_mm.testing.cli import one_line_cli_error
 from hrnet_mm.testing.twins import randomize_norms
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +79,17 @@ def test_open_engine_refuses_unknown_engines_missing_files_and_names_missing_pac
         open_engine(onnx_file, 'openvino')
 
 
+def test_without_a_choice_the_fastest_installed_engine_runs(exported, monkeypatch):
+    _, onnx_file = exported('seg')
+    # docs/deploy.md measured OpenVINO faster than onnxruntime in every case, so it comes first
+    assert default_engine() == 'openvino' and open_engine(onnx_file).name == 'openvino'
+    monkeypatch.setitem(sys.modules, 'openvino', None)
+    assert default_engine() == 'onnxruntime' and open_engine(onnx_file).name == 'onnxruntime'
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)
+    with pytest.raises(ImportError, match=r'pip install "hrnet_mm\[deploy\]"'):
+        open_engine(onnx_file)
+
+
 def test_engine_runs_inside_mmseg_test_step(exported, seg_data, tmp_path):
     checkpoint, onnx_file = exported('seg')
     config = _config_on('seg', seg_data, tmp_path)
@@ -132,10 +144,11 @@ def _infer(config, model_file, images, out_dir, *extra):
     return pictures, sorted((out_dir / 'predictions').glob('*.*'))
 
 
-def test_infer_segmentation_pictures_match_the_pytorch_path(exported, seg_data, tmp_path):
+@pytest.mark.parametrize('engine', ['onnxruntime', 'openvino'])
+def test_infer_segmentation_pictures_match_the_pytorch_path(exported, seg_data, tmp_path, engine):
     checkpoint, onnx_file = exported('seg')
     images = _images(seg_data / 'images' / 'validation', '*.png', 2)
-    _, engine_maps = _infer(DEMOS['seg'], onnx_file, images, tmp_path / 'onnx')
+    _, engine_maps = _infer(DEMOS['seg'], onnx_file, images, tmp_path / 'onnx', '--engine', engine)
     _, torch_maps = _infer(DEMOS['seg'], checkpoint, images, tmp_path / 'torch')
     assert len(engine_maps) == len(torch_maps) == 2
     for a, b in zip(engine_maps, torch_maps):
@@ -184,3 +197,15 @@ def test_infer_mistakes_are_one_line(exported, tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+def test_infer_and_export_without_their_packages_say_what_to_install_in_one_line(exported, tmp_path, capsys,
+                                                                                monkeypatch):
+    checkpoint, onnx_file = exported('seg')
+    for name in ('openvino', 'onnxruntime'):
+        monkeypatch.setitem(sys.modules, name, None)
+    err = one_line_cli_error(['infer', DEMOS['seg'], str(onnx_file), __file__], capsys)
+    assert 'neither is installed' in err and 'hrnet_mm[deploy]' in err
+    monkeypatch.setitem(sys.modules, 'onnx', None)
+    err = one_line_cli_error(['export', DEMOS['seg'], checkpoint, '--out', str(tmp_path / 'm.onnx')], capsys)
+    assert "'onnx'" in err and 'hrnet_mm[deploy]' in err and not (tmp_path / 'm.onnx').exists()

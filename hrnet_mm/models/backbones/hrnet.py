@@ -2,6 +2,7 @@
 from typing import Any, List, Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize
@@ -158,7 +159,6 @@ class HRNet(NamedNorms, BaseModule):
         self._add_norm(1, self.norm_cfg, 64)
         self.conv2 = build_conv_layer(conv_cfg, 64, 64, 3, stride=2, padding=1, bias=False)
         self._add_norm(2, self.norm_cfg, 64)
-        self.relu = nn.ReLU(inplace=True)
 
         s1 = self.arch['stage1']
         self.layer1 = make_res_layer(s1['block'], 64, s1['num_channels'][0], s1['num_blocks'][0],
@@ -255,8 +255,8 @@ class HRNet(NamedNorms, BaseModule):
         """The network: (N, C_in, H, W) -> the ``out_indices`` branches, contiguous NCHW."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.relu(self._norm1(self.conv1(x)))
-        x = self.relu(self._norm2(self.conv2(x)))
+        x = F.relu(self._norm1(self.conv1(x)), inplace=True)  # functional: see ResidualUnit
+        x = F.relu(self._norm2(self.conv2(x)), inplace=True)
         xs = self.transition1([self.layer1(x)])
         for module in self.stage2:
             xs = module(xs)

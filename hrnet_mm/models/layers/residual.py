@@ -7,6 +7,7 @@ type (``bn1`` for BN and SyncBN, ``gn1`` for GN, ...) and reached as ``norm1`` w
 from typing import Dict, Optional, Type
 
 import torch
+import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import Tensor, nn
@@ -67,7 +68,11 @@ class NamedNorms(nn.Module):
 
 
 class ResidualUnit(NamedNorms):
-    """Shared forward: ``relu(residual(x) + shortcut(x))``, optionally recomputed in backward."""
+    """Shared forward: ``relu(residual(x) + shortcut(x))``, optionally recomputed in backward.
+
+    ReLUs are functional, not one module called several times: torch's PT2E int8 quantizer
+    (X86InductorQuantizer) refuses a module whose calls give several outputs (docs/deploy.md).
+    """
 
     expansion: int
     last_norm: str
@@ -78,8 +83,8 @@ class ResidualUnit(NamedNorms):
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.jit.is_scripting() or not (self.with_cp and x.requires_grad):
-            return self.relu(self._residual(x))
-        return self.relu(cp.checkpoint(self._residual, x, use_reentrant=False))
+            return F.relu(self._residual(x), inplace=True)
+        return F.relu(cp.checkpoint(self._residual, x, use_reentrant=False), inplace=True)
 
 
 class BasicBlock(ResidualUnit):
@@ -108,12 +113,11 @@ class BasicBlock(ResidualUnit):
         self._add_norm(1, norm_cfg, planes)
         self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, padding=1, bias=False)
         self._add_norm(2, norm_cfg, planes)
-        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample if downsample is not None else nn.Identity()
         self.with_cp = with_cp
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = self.relu(self._norm1(self.conv1(x)))
+        out = F.relu(self._norm1(self.conv1(x)), inplace=True)
         out = self._norm2(self.conv2(out))
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
@@ -145,13 +149,12 @@ class Bottleneck(ResidualUnit):
         self._add_norm(2, norm_cfg, planes)
         self.conv3 = build_conv_layer(conv_cfg, planes, out_channels, 1, bias=False)
         self._add_norm(3, norm_cfg, out_channels)
-        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample if downsample is not None else nn.Identity()
         self.with_cp = with_cp
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = self.relu(self._norm1(self.conv1(x)))
-        out = self.relu(self._norm2(self.conv2(out)))
+        out = F.relu(self._norm1(self.conv1(x)), inplace=True)
+        out = F.relu(self._norm2(self.conv2(out)), inplace=True)
         out = self._norm3(self.conv3(out))
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
