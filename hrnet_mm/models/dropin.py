@@ -50,6 +50,8 @@ Different on purpose (each tested)
     - ``HRNetV2pNeck(ceil_mode=True)`` by default: pooled levels round up and cover the whole image;
       mmdet's HRFPN rounds down (``ceil_mode=False`` gives its function).
     - Channels-last inside (``channels_last=True``), NCHW in and out; ``cuda_graph`` replay.
+    - ReLUs are functional: the stem and the residual blocks have no ``relu`` submodule (one module
+      called several times per forward is refused by torch's PT2E int8 quantizer, docs/deploy.md).
     - Default init: Kaiming (fan-out) convs and unit norms, the official code's; mmpose starts
       from Normal(0.001), mmpretrain from mmengine's Kaiming, mmseg and mmdet from PyTorch's.
     - A ``Pretrained`` checkpoint is loaded last, through a loader that checks shapes and names

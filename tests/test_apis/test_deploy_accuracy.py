@@ -30,6 +30,7 @@ def _in_process(cfg: Config, data_root: Path, work_dir: Path) -> Config:
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1000)
     cfg.default_hooks.pop('visualization', None)
     cfg.log_level = 'WARNING'
+    cfg.randomness = dict(seed=0)  # mmengine draws a new seed per run otherwise: a different model each time
     return cfg
 
 
