@@ -49,7 +49,7 @@ SYNTHETIC = 'Synthetic'
 
 # Measured runs of the synthetic demo configs (make demo / demo-pose / demo-det / demo-cls), see configs/*/README.md.
 DEMO_RESULTS = {
-    'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128': {'mIoU': 89.84},
+    'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128': {'mIoU': 89.96},
     'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96': {'AP': 0.961},
     'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256': {'box AP': 66.9},
     'hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64': {'Top 1 Accuracy': 96.0},
