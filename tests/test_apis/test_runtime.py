@@ -24,6 +24,7 @@ DEMOS = {
     'pose': str(CONFIGS / 'hrnet_pose' / 'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py'),
     'cls': str(CONFIGS / 'hrnet_cls' / 'hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64.py'),
     'det': str(CONFIGS / 'hrnet_det' / 'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py'),
+    'ocr': str(CONFIGS / 'hrnet_seg' / 'ocrnet_hrnetv2-w18_4xb2-40k_cityscapes-512x1024.py'),  # cascade heads
 }
 
 
@@ -104,6 +105,20 @@ def test_engine_runs_inside_mmseg_test_step(exported, seg_data, tmp_path):
         scale = e.seg_logits.data.abs().max()
         torch.testing.assert_close(g.seg_logits.data, e.seg_logits.data, rtol=0, atol=1e-4 * scale)
         assert (g.pred_sem_seg.data == e.pred_sem_seg.data).float().mean() > 0.999
+
+
+@pytest.mark.parametrize('engine', ['onnxruntime', 'openvino'])
+def test_engine_runs_inside_a_cascade_segmentor(exported, engine):
+    # OCRNet: two decode heads; the file computes the last one's logits, mmseg resizes them to the image
+    checkpoint, onnx_file = exported('ocr')
+    model, library, _ = build_model(DEMOS['ocr'], checkpoint)
+    x = torch.randn(2, 3, 96, 160, generator=torch.Generator().manual_seed(3))
+    metas = [dict(img_shape=(96, 160), pad_shape=(96, 160), ori_shape=(96, 160))] * 2
+    with torch.no_grad():
+        expected = model.encode_decode(x, metas)
+        got = attach_engine(copy.deepcopy(model), library, open_engine(onnx_file, engine)).encode_decode(x, metas)
+    assert got.shape == expected.shape == (2, 19, 96, 160)
+    assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
 
 
 def test_engine_runs_inside_mmpose_flip_test(exported, pose_data, tmp_path):
