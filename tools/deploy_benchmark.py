@@ -36,7 +36,7 @@ from benchmarking.timing import interleaved
 
 from hrnet_mm.apis.export import ExportWrapper, build_for_export, export_onnx
 from hrnet_mm.apis.quantize import quantize_onnx
-from hrnet_mm.apis.runtime import ENGINES, OnnxRuntimeEngine, OpenVinoEngine
+from hrnet_mm.apis.runtime import ENGINES, OnnxRuntimeEngine, OpenVinoEngine, installed
 from hrnet_mm.deploy import switch_to_deploy
 from hrnet_mm.testing.twins import randomize_norms
 
@@ -54,14 +54,6 @@ CASES = {
 # docs/deploy.md's targets: (case, row) -> least speed-up over stock eager.
 TARGETS = {('seg', 'onnxruntime int8'): 5.0, ('seg', 'openvino int8'): 5.0, ('seg', 'torch pt2e int8'): 5.0,
            ('seg', 'onnxruntime fp32'): 2.5, ('seg', 'openvino fp32'): 2.5}
-
-
-def engine_available(name: str) -> bool:
-    try:
-        __import__(name)
-    except ImportError:
-        return False
-    return True
 
 
 def rel_error(got: torch.Tensor, ref: torch.Tensor) -> float:
@@ -149,8 +141,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.logging import MMLogger
     MMLogger.get_current_instance().setLevel(logging.WARNING)  # stock init_weights logs every parameter
     torch.set_num_threads(args.threads)
-    engines = args.engines or [e for e in ENGINES if engine_available(e)]
-    with_pt2e = engine_available('torchao') if args.pt2e is None else args.pt2e
+    engines = args.engines or [e for e in ENGINES if installed(e)]
+    with_pt2e = installed('torchao') if args.pt2e is None else args.pt2e
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

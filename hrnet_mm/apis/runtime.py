@@ -134,7 +134,8 @@ class OpenVinoEngine(Engine):
         return [self.request.get_output_tensor(i).data for i in range(len(self.compiled.outputs))]
 
 
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
+    """Whether ``module`` imports."""
     try:
         __import__(module)
     except ImportError:
@@ -149,7 +150,7 @@ def default_engine() -> str:
         ImportError: Neither is installed (the message says how to install them).
     """
     for name in FASTEST_FIRST:
-        if _installed(name):
+        if installed(name):
             return name
     raise MissingPackageError('running an exported model needs openvino or onnxruntime, and neither is installed; '
                       'run `pip install "hrnet_mm[deploy]"`')
@@ -175,7 +176,7 @@ def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: O
     if not path.is_file():
         raise ConfigError(f'exported model {path} does not exist')
     engine = engine or default_engine()
-    if not _installed(engine):
+    if not installed(engine):
         raise MissingPackageError(f'the {engine} engine is not installed; run `{_INSTALL[engine]}` '
                           f'(every engine: `pip install "hrnet_mm[deploy]"`)') from None
     if engine == 'openvino':
