@@ -1,5 +1,4 @@
 """``hrnet-mm export``: float32 ONNX checked against PyTorch, int8 calibrated on training images, one-line errors."""
-import textwrap
 from pathlib import Path
 
 import onnx  # dev requirements: a set-up without them fails here, loudly
@@ -12,7 +11,7 @@ from hrnet_mm.apis.export import DEFAULT_RTOL, relative_error
 from hrnet_mm.apis.quantize import calibration_inputs, output_layers
 from hrnet_mm.apis.runtime import open_engine
 from hrnet_mm.cli import main
-from hrnet_mm.testing.twins import randomize_norms
+from hrnet_mm.testing.exports import config_on_data, save_random_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SEG_NAME = 'hrnet_seg/fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'
@@ -22,32 +21,15 @@ DEMO_DET = str(REPO / 'configs' / 'hrnet_det' / 'faster-rcnn_hrnetv2p-w18s-v2_1x
 DEMO_CLS = str(REPO / 'configs' / 'hrnet_cls' / 'hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64.py')
 
 
-def _save_random(config: str, path: Path) -> str:
-    """The config's model with random weights and BN statistics, saved as an mmengine checkpoint."""
-    torch.manual_seed(0)
-    model, _, _ = build_model(config)
-    randomize_norms(model, seed=1, affine=True)
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    return str(path)
-
-
 @pytest.fixture(scope='module')
 def seg_checkpoint(tmp_path_factory) -> str:
-    return _save_random(DEMO_SEG, tmp_path_factory.mktemp('ckpt') / 'seg.pth')
+    return save_random_checkpoint(DEMO_SEG, tmp_path_factory.mktemp('ckpt') / 'seg.pth')
 
 
 @pytest.fixture(scope='module')
 def seg_on_data(seg_data, tmp_path_factory) -> str:
     """The demo segmentation config pointed at the suite's small synthetic set (inherits the packaged one)."""
-    path = tmp_path_factory.mktemp('cfg') / 'seg_on_data.py'
-    path.write_text(textwrap.dedent(f"""\
-        _base_ = ['{DEMO_SEG}']
-        data_root = '{seg_data}'
-        train_dataloader = dict(dataset=dict(data_root=data_root), num_workers=0, persistent_workers=False)
-        val_dataloader = dict(dataset=dict(data_root=data_root), num_workers=0, persistent_workers=False)
-        test_dataloader = val_dataloader
-        """))
-    return str(path)
+    return config_on_data(DEMO_SEG, seg_data, tmp_path_factory.mktemp('cfg') / 'seg_on_data.py')
 
 
 def _reference(config: str, checkpoint: str):
@@ -93,7 +75,7 @@ def test_check_is_relative_to_the_output_scale():
 
 
 def test_detector_backbone_and_neck_pass_the_check(tmp_path):
-    checkpoint = _save_random(DEMO_DET, tmp_path / 'det.pth')
+    checkpoint = save_random_checkpoint(DEMO_DET, tmp_path / 'det.pth')
     out = export_onnx(DEMO_DET, checkpoint, tmp_path / 'det.onnx', (1, 3, 128, 128))
     x = torch.randn(1, 3, 128, 128)
     with torch.no_grad():
@@ -148,7 +130,7 @@ def test_missing_onnxruntime_names_the_pip_command(tmp_path, monkeypatch):
 
 
 def test_classifier_exports_logits_and_keeps_its_fc_in_float(tmp_path):
-    checkpoint = _save_random(DEMO_CLS, tmp_path / 'cls.pth')
+    checkpoint = save_random_checkpoint(DEMO_CLS, tmp_path / 'cls.pth')
     out = export_onnx(DEMO_CLS, checkpoint, tmp_path / 'cls.onnx', (2, 3, 64, 64))
     graph = onnx.load(str(out))
     assert [o.name for o in graph.graph.output] == ['logits']

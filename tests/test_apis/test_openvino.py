@@ -5,11 +5,11 @@ import openvino  # noqa: F401  (requirements/dev.txt: a set-up without it fails 
 import pytest
 import torch
 
-from hrnet_mm.apis import build_model, export_onnx
+from hrnet_mm.apis import export_onnx
 from hrnet_mm.apis.quantize import quantize_onnx
 from hrnet_mm.apis.runtime import open_engine
 from hrnet_mm.errors import ConfigError
-from hrnet_mm.testing.twins import randomize_norms
+from hrnet_mm.testing.exports import save_random_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SEG = str(REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py')
@@ -18,10 +18,7 @@ DEMO_SEG = str(REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp('ov')
-    torch.manual_seed(0)
-    model, _, _ = build_model(DEMO_SEG)
-    randomize_norms(model, seed=1, affine=True)
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), root / 'seg.pth')
+    save_random_checkpoint(DEMO_SEG, root / 'seg.pth')
     fp32 = export_onnx(DEMO_SEG, str(root / 'seg.pth'), root / 'seg.onnx', (1, 3, 64, 64), dynamic=True)
     static = export_onnx(DEMO_SEG, str(root / 'seg.pth'), root / 'static.onnx', (1, 3, 64, 64))
     gen = torch.Generator().manual_seed(1)

@@ -2,7 +2,6 @@
 import copy
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import cv2
@@ -15,7 +14,7 @@ from hrnet_mm.apis.runtime import attach_engine, default_engine, engine_model, o
 from hrnet_mm.cli import main
 from hrnet_mm.errors import ConfigError
 from hrnet_mm.testing.cli import one_line_cli_error
-from hrnet_mm.testing.twins import randomize_norms
+from hrnet_mm.testing.exports import config_on_data, save_random_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
@@ -36,29 +35,17 @@ def exported(tmp_path_factory):
 
     def get(task: str):
         if task not in cache:
-            torch.manual_seed(0)
-            model, _, _ = build_model(DEMOS[task])
-            randomize_norms(model, seed=1, affine=True)
-            checkpoint = root / f'{task}.pth'
-            torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+            checkpoint = save_random_checkpoint(DEMOS[task], root / f'{task}.pth')
             shape = (1, 3, 128, 128) if task != 'pose' else (1, 3, 128, 96)
-            cache[task] = str(checkpoint), export_onnx(DEMOS[task], str(checkpoint), root / f'{task}.onnx', shape,
-                                                       dynamic=True)
+            cache[task] = checkpoint, export_onnx(DEMOS[task], checkpoint, root / f'{task}.onnx', shape,
+                                                  dynamic=True)
         return cache[task]
     return get
 
 
 def _config_on(task: str, data_root: Path, tmp_path: Path, extra: str = '') -> str:
     """A config inheriting the demo of ``task`` with its data at ``data_root`` and in-process loading."""
-    path = tmp_path / f'{task}_on_data.py'
-    path.write_text(textwrap.dedent(f"""\
-        _base_ = ['{DEMOS[task]}']
-        data_root = '{data_root}/'
-        train_dataloader = dict(dataset=dict(data_root=data_root), num_workers=0, persistent_workers=False)
-        val_dataloader = dict(dataset=dict(data_root=data_root), num_workers=0, persistent_workers=False)
-        test_dataloader = val_dataloader
-        """) + extra)
-    return str(path)
+    return config_on_data(DEMOS[task], data_root, tmp_path / f'{task}_on_data.py', extra)
 
 
 def _first_batch(cfg, library):
