@@ -30,6 +30,7 @@ from hrnet_mm.errors import ConfigError, MissingPackageError, one_line
 
 from .build import build_model
 from .libraries import Library
+from .runtime import installed
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 11, 20  # interpolate/resize needs >= 11; 20 is the newest this torch writes
@@ -42,12 +43,10 @@ _DEPS_HINT = 'pip install onnx onnxruntime'
 
 
 def require(module: str, hint: str = _DEPS_HINT) -> None:
-    """Import ``module`` or raise an ImportError that says how to install it."""
-    try:
-        __import__(module)
-    except ImportError:
+    """Raise a :class:`MissingPackageError` that says how to install ``module`` if it does not import."""
+    if not installed(module):
         raise MissingPackageError(f'ONNX export needs the {module!r} package, which is not installed; '
-                          f'run `{hint}` (all that export and infer use: `pip install "hrnet_mm[deploy]"`)') from None
+                                  f'run `{hint}` (all that export and infer use: `pip install "hrnet_mm[deploy]"`)')
 
 
 class ExportCheckError(RuntimeError):
@@ -178,7 +177,7 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
         Path: ``out_path``.
 
     Raises:
-        ImportError: ``onnx`` / ``onnxruntime`` (or ``onnxscript`` with ``dynamo=True``) missing.
+        MissingPackageError: ``onnx`` / ``onnxruntime`` (or ``onnxscript`` with ``dynamo=True``) missing.
         ConfigError: Config missing or unloadable, checkpoint not fitting it, ``input_shape`` or
             ``opset`` out of range.
         ExportCheckError: onnxruntime's outputs differ from PyTorch's by more than ``rtol``; the file

@@ -147,13 +147,13 @@ def default_engine() -> str:
     """The engine that runs when none is named: the first of :data:`FASTEST_FIRST` installed.
 
     Raises:
-        ImportError: Neither is installed (the message says how to install them).
+        MissingPackageError: Neither is installed (the message says how to install them).
     """
     for name in FASTEST_FIRST:
         if installed(name):
             return name
     raise MissingPackageError('running an exported model needs openvino or onnxruntime, and neither is installed; '
-                      'run `pip install "hrnet_mm[deploy]"`')
+                              'run `pip install "hrnet_mm[deploy]"`')
 
 
 def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: Optional[int] = None,
@@ -168,7 +168,7 @@ def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: O
 
     Raises:
         ConfigError: Unknown engine, or no such file.
-        ImportError: The engine's package is not installed (the message says how to install it).
+        MissingPackageError: The engine's package is not installed (the message says how to install it).
     """
     if engine is not None and engine not in ENGINES:
         raise ConfigError(f'engine must be one of {ENGINES}, got {engine!r}')
@@ -178,7 +178,7 @@ def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: O
     engine = engine or default_engine()
     if not installed(engine):
         raise MissingPackageError(f'the {engine} engine is not installed; run `{_INSTALL[engine]}` '
-                          f'(every engine: `pip install "hrnet_mm[deploy]"`)') from None
+                                  f'(every engine: `pip install "hrnet_mm[deploy]"`)')
     if engine == 'openvino':
         return OpenVinoEngine(path, threads, **options)
     return OnnxRuntimeEngine(path, threads, **options)
