@@ -19,6 +19,7 @@ Our classifier (``configs/hrnet_cls``) is mmpretrain's ``ImageClassifier`` with 
 Every converted BN layer carries ``num_batches_tracked`` (files from old PyTorch versions lack
 it), so the result loads with ``strict=True``.
 """
+import os
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -30,6 +31,8 @@ from torch import Tensor
 from hrnet_mm.apis.build import build_model, load_config
 from hrnet_mm.apis.libraries import library_of
 from hrnet_mm.checkpoint.backbone import load_strictly, unwrap_state_dict
+from hrnet_mm.checkpoint.safetensors_file import META_KEY, meta_as_text, save_safetensors
+from hrnet_mm.checkpoint.saving import temporary_file
 from hrnet_mm.errors import ConfigError
 
 StateDict = Dict[str, Tensor]
@@ -183,21 +186,17 @@ def convert_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> StateDi
 
 
 def read_checkpoint(path: str) -> StateDict:
-    """Tensors of a local ``.pth`` (checked, ``weights_only`` loading) or ``.safetensors`` file (timm's hub format)."""
-    if str(path).endswith('.safetensors'):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f'checkpoint {path} does not exist')
-        from safetensors.torch import load_file
-        return OrderedDict(load_file(str(path), device='cpu'))
+    """Tensors of a local ``.pth`` or ``.safetensors`` file (timm's hub format), through the checked loader."""
     from hrnet_mm.checkpoint import load_local_checkpoint
-    return unwrap_state_dict(load_local_checkpoint(path, map_location='cpu'))
+    return unwrap_state_dict(load_local_checkpoint(path, map_location='cpu'), str(path))
 
 
 def convert_checkpoint(src: str, dst: str, layout: str, config: Optional[str] = None) -> StateDict:
     """Read ``src``, convert from ``layout``, optionally check it loads into ``config``'s model, save to ``dst``.
 
     ``dst`` holds ``{'meta': {...}, 'state_dict': ...}`` of plain tensors (loads with
-    ``torch.load(weights_only=True)``, ``load_from=`` and ``hrnet-mm test``).
+    ``torch.load(weights_only=True)``, ``load_from=`` and ``hrnet-mm test``); a ``dst`` ending in
+    ``.safetensors`` is written in that format (no pickle; the meta as JSON text in its metadata).
 
     Returns:
         The converted state dict.
@@ -211,5 +210,15 @@ def convert_checkpoint(src: str, dst: str, layout: str, config: Optional[str] = 
                               'mmpretrain configs (hrnet_cls/...)')
         load_strictly(build_model(cfg)[0], state_dict)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({'meta': {'converted_from': layout, 'source': Path(src).name}, 'state_dict': state_dict}, dst)
+    meta = {'converted_from': layout, 'source': Path(src).name}
+    tmp = temporary_file(dst)
+    try:
+        if str(dst).endswith('.safetensors'):
+            save_safetensors(tmp, state_dict, {'format': 'pt', META_KEY: meta_as_text(meta)})
+        else:
+            torch.save({'meta': meta, 'state_dict': state_dict}, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return state_dict

@@ -20,6 +20,10 @@ def one_line(err: BaseException, last: bool = False) -> str:
     return (lines[-1] if last else lines[0]) if lines else type(err).__name__
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that is damaged, not a checkpoint, outside a loading bound, or refused; names the file."""
+
+
 class SetupError(RuntimeError):
     """The installed stack lacks something a command needs; the message says what to install."""
 
@@ -29,3 +33,19 @@ class MissingPackageError(SetupError, ImportError):
 
     Also an ``ImportError``, which is what code that only imports the package would have seen.
     """
+
+
+class InputError(ValueError):
+    """A user's input file that a command cannot use (an image too large or unreadable, an ONNX file no
+    engine opens); the message starts with the file's path."""
+
+
+def short_line(err: BaseException, limit: int = 300) -> str:
+    """:func:`one_line`, cut to ``limit`` characters: a message may hold a whole config or tensor.
+
+    Example:
+        >>> short_line(ValueError('x' * 500), limit=10)
+        'xxxxxxx...'
+    """
+    line = one_line(err).strip()
+    return line if len(line) <= limit else line[:max(limit - 3, 0)] + '...'

@@ -5,28 +5,42 @@ extra heads; :func:`load_strictly` loads a whole model, nothing missing or extra
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import CheckpointError, ConfigError
 
 
-def unwrap_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+def unwrap_state_dict(checkpoint: Mapping[Any, Any], name: str = 'the checkpoint') -> Dict[str, torch.Tensor]:
     """The tensors of a checkpoint: unwraps ``state_dict`` / ``model`` / ``module`` and a ``module.`` prefix.
+
+    Args:
+        checkpoint: A loaded checkpoint (a dict).
+        name: The file, for messages.
+
+    Raises:
+        CheckpointError: A tensor is keyed by something other than a name.
 
     Example:
         >>> list(unwrap_state_dict({'state_dict': {'module.conv1.weight': torch.zeros(1)}, 'meta': {}}))
         ['conv1.weight']
     """
+    # The loader hands back plain dicts; read them through dict's own methods all the same.
+    read: Any = dict if isinstance(checkpoint, dict) else type(checkpoint)
     for key in ('state_dict', 'model', 'module'):
-        if isinstance(checkpoint.get(key), Mapping):
-            checkpoint = checkpoint[key]
+        if isinstance(read.get(checkpoint, key), Mapping):
+            checkpoint = read.get(checkpoint, key)
+            read = dict if isinstance(checkpoint, dict) else type(checkpoint)
             break
-    return OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in checkpoint.items()
-                       if isinstance(v, torch.Tensor))
+    tensors = [(k, v) for k, v in read.items(checkpoint) if isinstance(v, torch.Tensor)]
+    unnamed = [k for k, _ in tensors if type(k) is not str]
+    if unnamed:
+        raise CheckpointError(f'{name}: {len(unnamed)} tensors of its state dict are keyed by '
+                              f'{type(unnamed[0]).__name__}s, not parameter names (e.g. {str(unnamed[0])[:40]})')
+    return OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in tensors)
 
 
 class Fit(NamedTuple):
@@ -89,7 +103,7 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
             of the model are missing from the checkpoint.
     """
     from mmengine.runner.checkpoint import CheckpointLoader
-    state = unwrap_state_dict(CheckpointLoader.load_checkpoint(filename, map_location=map_location))
+    state = unwrap_state_dict(CheckpointLoader.load_checkpoint(filename, map_location=map_location), filename)
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))

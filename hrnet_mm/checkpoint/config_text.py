@@ -79,7 +79,8 @@ def plain_config_problem(text: Any) -> Optional[str]:
         return f'a {type(text).__name__}, not text'
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError) as err:
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as err:
+        # the parser raises MemoryError / RecursionError for text nested past its own limits
         return f'not Python: {err.__class__.__name__}'
     for statement in tree.body:
         if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
@@ -88,13 +89,16 @@ def plain_config_problem(text: Any) -> Optional[str]:
         name = statement.targets[0].id
         if name in _BASE_NAMES:
             return f'{name} at line {statement.lineno}'
-        problem = _plain_value_problem(statement.value)
+        try:
+            problem = _plain_value_problem(statement.value)
+        except RecursionError:
+            return f'values nested too deep at line {statement.lineno}'
         if problem:
             return problem
         if name == 'custom_imports':
             try:
                 modules = list(_imported_modules(statement.value))
-            except (ValueError, TypeError, SyntaxError):
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 return 'custom_imports that is not a list of module names'
             new = [m for m in modules if not isinstance(m, str) or m not in sys.modules]
             if new:
@@ -107,8 +111,8 @@ def config_texts(checkpoint: dict) -> Iterator[Tuple[str, dict, str]]:
     for path, key in CONFIG_TEXT_PLACES:
         container: Any = checkpoint
         for part in path:
-            container = container.get(part) if isinstance(container, dict) else None
-        if isinstance(container, dict) and key in container:
+            container = dict.get(container, part) if isinstance(container, dict) else None
+        if isinstance(container, dict) and dict.__contains__(container, key):
             yield '.'.join(path + (key,)), container, key
 
 
@@ -123,9 +127,9 @@ def drop_unsafe_config_text(checkpoint: dict, source: str) -> dict:
         dict: ``checkpoint``.
     """
     for where, container, key in list(config_texts(checkpoint)):
-        problem = plain_config_problem(container[key])
+        problem = plain_config_problem(dict.__getitem__(container, key))
         if problem:
-            del container[key]
+            del container[key]  # a canonical dict or OrderedDict: its own method is the type's
             print_log(f'dropped {where} from {source}: mmengine would execute it and it is not plain config '
                       f'data ({problem})', logger='current', level=30)
     return checkpoint

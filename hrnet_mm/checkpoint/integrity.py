@@ -1,38 +1,24 @@
-"""Is this file an undamaged checkpoint? Checked on the bytes, before anything is unpickled.
+"""Is this file what its name says? The sha256 prefix of published names, checked before any parsing.
 
-torch does not check the CRC-32 that its zip archives store: a flipped byte inside a tensor loads
-silently as a different weight. :func:`verify_checkpoint` checks every archive record against its
-CRC-32 and the file's sha256 against the prefix an OpenMMLab-style published name carries
-(``name-<sha256 prefix>.pth``), and refuses what ``torch.load`` would not treat as plain data
-(TorchScript archives, which it hands to ``torch.jit.load``).
-
-torch's legacy (pre-1.6, non-zip) format stores no checksums. Such a file loads (the official MSRA
-weights are legacy files) when its name carries a sha256 prefix that matches; without one it loads
-with a warning that it could not be verified.
+OpenMMLab-style published names end in ``-<sha256 prefix>.pth`` (:func:`hash_in_name`); a file whose
+sha256 disagrees is damaged (or not the file that was published). The record-level checks of the
+zip format (CRC-32s, stored records) happen as the archive is read (:mod:`hrnet_mm.checkpoint.archive`);
+:func:`verify_checkpoint` runs all of them without building anything.
 """
 import hashlib
 import io
 import os
 import re
-import zipfile
-import zlib
 from pathlib import Path
 from typing import BinaryIO, Optional, Union
 
-import torch
-from mmengine.logging import print_log
-
-from hrnet_mm.errors import one_line
+from hrnet_mm.errors import CheckpointError
 
 PathLike = Union[str, Path]
 # Published names end in -<hex>.pth; at least one letter, so dates such as -20240101 are not hashes.
-_HASH_IN_NAME = re.compile(r'-(?=[0-9]*[a-f])([0-9a-f]{8,64})\.(?:pth|pt|ckpt)$')
-_ZIP_MAGIC = b'PK\x03\x04'
-_LEGACY_MAGIC = b'\x80\x02'  # torch's legacy format starts with a protocol-2 pickle
+_HASH_IN_NAME = re.compile(r'-(?=[0-9]*[a-f])([0-9a-f]{8,64})\.(?:pth|pt|ckpt|safetensors)$')
 
-
-class CheckpointError(ValueError):
-    """A checkpoint that is damaged, not a checkpoint, or refused as unsafe; the message names the file."""
+__all__ = ['CheckpointError', 'check_hash_in_name', 'hash_in_name', 'sha256_of', 'verify_checkpoint']
 
 
 def hash_in_name(path: PathLike) -> Optional[str]:
@@ -59,40 +45,30 @@ def sha256_of(path: PathLike) -> str:
         return _sha256(f)
 
 
-def _check_archive(stream: BinaryIO, name: str) -> None:
-    """Each record, read the way ``torch.load`` reads it, against the CRC-32 the archive stores for it.
+def check_hash_in_name(stream: BinaryIO, name: str) -> bool:
+    """Check ``stream`` against the sha256 prefix in ``name``; True when there was one (and it matched).
 
-    zipfile reads the central directory; the bytes come from torch's own archive reader, because
-    the two disagree on some damaged headers (a record marked as a directory reads as garbage in
-    torch and as the right bytes in zipfile).
+    The stream is left at its start.
+
+    Raises:
+        CheckpointError: The sha256 disagrees with the name.
     """
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            stored = {info.filename: info for info in archive.infolist()}
-        if not any(n.split('/')[-1] == 'data.pkl' for n in stored):
-            raise CheckpointError(f'{name} is a zip archive but not a torch checkpoint (no data.pkl record)')
-        stream.seek(0)
-        reader = torch._C.PyTorchFileReader(stream)
-        records = reader.get_all_records()
-        prefix = next(iter(stored)).split('/')[0] + '/' if stored else ''
-        for record in records:
-            info = stored.get(prefix + record)
-            data = reader.get_record(record)
-            if info is None or len(data) != info.file_size or zlib.crc32(data) != info.CRC:
-                raise CheckpointError(f'{name} is damaged: archive record {prefix + record!r} fails its CRC-32 check')
-    except CheckpointError:
-        raise
-    except Exception as err:  # noqa: BLE001  (damaged headers fail in zipfile or torch in many ways)
-        raise CheckpointError(f'{name} is damaged or truncated: {type(err).__name__}: {one_line(err)}') from None
-    if 'constants.pkl' in records:
-        raise CheckpointError(f'{name} is a TorchScript archive, not a checkpoint (load it with torch.jit.load '
-                              'if you trust it)')
-    if 'data.pkl' not in records:
-        raise CheckpointError(f'{name} is damaged: torch finds no data.pkl record in it')
+    expected = hash_in_name(name)
+    if expected is None:
+        return False
+    stream.seek(0)
+    actual = _sha256(stream)
+    stream.seek(0)
+    if not actual.startswith(expected):
+        raise CheckpointError(f'{name} is damaged: its sha256 starts with {actual[:len(expected)]}, its '
+                              f'name says {expected} (rename the file if that part of its name is no hash)')
+    return True
 
 
 def verify_checkpoint(source: Union[PathLike, bytes], name: Optional[str] = None) -> None:
-    """Check that a file (or its bytes) is an undamaged checkpoint, without unpickling anything.
+    """Check a file (or its bytes) for damage without building anything from it.
+
+    The sha256 prefix in the name; for a zip checkpoint, its layout and every record's CRC-32.
 
     Args:
         source: A local path, or the bytes of a checkpoint fetched from elsewhere.
@@ -100,36 +76,26 @@ def verify_checkpoint(source: Union[PathLike, bytes], name: Optional[str] = None
 
     Raises:
         FileNotFoundError: No such file.
-        CheckpointError: Empty, not a torch checkpoint, truncated, a record failing its CRC-32, a
-            sha256 that disagrees with the prefix in the name, or a TorchScript archive.
+        CheckpointError: Damaged, truncated, a sha256 that disagrees with the name, or not a checkpoint.
     """
+    from .archive import ZIP_MAGIC, ZipCheckpoint
+    from .bounds import Budget
     if isinstance(source, (bytes, bytearray)):
         stream: BinaryIO = io.BytesIO(source)
         name = name or '<bytes>'
+        size = len(source)
     else:
         path = Path(os.path.expanduser(str(source)))
         name = name or str(path)
         if not path.is_file():
             raise FileNotFoundError(f'checkpoint {path} does not exist')
         stream = open(path, 'rb')
+        size = path.stat().st_size
     with stream:
-        head = stream.read(4)
-        if not head:
+        if not stream.read(4):
             raise CheckpointError(f'{name} is empty: not a checkpoint')
         stream.seek(0)
-        expected = hash_in_name(name)
-        if expected is not None:
-            actual = _sha256(stream)
-            if not actual.startswith(expected):
-                raise CheckpointError(f'{name} is damaged: its sha256 starts with {actual[:len(expected)]}, its '
-                                      f'name says {expected} (rename the file if that part of its name is no hash)')
+        check_hash_in_name(stream, name)
+        if stream.read(4) == ZIP_MAGIC:
             stream.seek(0)
-        if head == _ZIP_MAGIC:
-            _check_archive(stream, name)
-        elif head.startswith(_LEGACY_MAGIC):
-            if expected is None:
-                print_log(f'{name} is in torch\'s legacy format, which stores no checksums: it cannot be checked '
-                          'for damage (publish it with `hrnet-mm publish` to get a checked copy)',
-                          logger='current', level=30)
-        else:
-            raise CheckpointError(f'{name} is not a checkpoint: neither a torch zip archive nor a legacy torch file')
+            ZipCheckpoint(stream, size, name, Budget(name, size)).check_the_rest()

@@ -1,16 +1,23 @@
-"""Saving checkpoints so that a kill at any moment leaves one to resume from.
+"""Saving checkpoints so that a kill at any moment leaves one to resume from, and publishing them.
 
 mmengine's ``CheckpointHook`` deletes the oldest checkpoint before it writes the new one, writes the
 new one in place and then rewrites ``last_checkpoint`` in place: with ``max_keep_ckpts=1`` a kill
 during the save leaves nothing to resume from, and a kill while ``last_checkpoint`` is written
 leaves it empty. :class:`SafeCheckpointHook` (``type='hrnet_mm.SafeCheckpointHook'``, what our
-configs use) keeps the hook's options and changes the order: write ``<name>.partial``, flush it to
+configs use) keeps the hook's options and changes the order: write a temporary file, flush it to
 disk, rename it, replace ``last_checkpoint`` by rename, and only then delete what expired. A
 previous best checkpoint is likewise deleted only after the new best is written.
+
+Temporary files are created exclusively (never through an existing name or symlink) with a name of
+their own: ``<final name>.<host>-<pid>-<random>.partial``. A save that fails removes its own; a
+run starting in a work dir removes only those whose writer is gone (this host, process ended), so
+two runs sharing a work dir never delete each other's saves in progress.
 """
 import contextlib
 import os
 import os.path as osp
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Union
@@ -20,13 +27,49 @@ from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from hrnet_mm.errors import CheckpointError
 from hrnet_mm.registry import HOOKS
 
-from .integrity import CheckpointError, sha256_of
+from .integrity import sha256_of
 from .loading import load_local_checkpoint
+from .safetensors_file import META_KEY, meta_as_text, write_safetensors
 
 PathLike = Union[str, Path]
 PARTIAL = '.partial'
+FORMATS = ('pth', 'safetensors')
+# <final name>.<host>-<pid>-<random>.partial; host names are cut to what the pattern allows
+_HOST = re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname())[:40] or 'host'
+_OWNED = re.compile(r'\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[a-z0-9_]+' + re.escape(PARTIAL) + '$')
+
+
+def temporary_file(final: PathLike) -> str:
+    """Create, exclusively, a new empty file beside ``final`` named for this process; return its path.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = temporary_file(os.path.join(tempfile.mkdtemp(), 'iter_4.pth'))
+        >>> os.path.basename(path).startswith('iter_4.pth.') and path.endswith('.partial')
+        True
+    """
+    final = os.fspath(final)
+    fd, path = tempfile.mkstemp(prefix=f'{osp.basename(final)}.{_HOST}-{os.getpid()}-', suffix=PARTIAL,
+                                dir=osp.dirname(osp.abspath(final)))
+    os.close(fd)
+    return path
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether the process that named this temporary file has ended (only known for this host)."""
+    match = _OWNED.search(name)
+    if match is None or match['host'] != _HOST:
+        return False
+    try:
+        os.kill(int(match['pid']), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 def _fsync(path: PathLike) -> None:
@@ -36,10 +79,9 @@ def _fsync(path: PathLike) -> None:
 
 def write_text_atomically(path: PathLike, text: str) -> None:
     """Replace ``path`` by a file holding ``text``: readers see the old or the new text, never a part."""
-    directory = osp.dirname(osp.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=osp.basename(path) + '.', suffix=PARTIAL, dir=directory)
+    tmp = temporary_file(path)
     try:
-        with os.fdopen(fd, 'w') as f:
+        with open(tmp, 'w') as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -93,9 +135,10 @@ class SafeCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.isdir(self.out_dir):
-            for name in os.listdir(self.out_dir):  # what a killed save left behind
-                if name.endswith(PARTIAL):
-                    os.remove(osp.join(self.out_dir, name))
+            for name in os.listdir(self.out_dir):  # what a killed save left behind, never a live run's
+                if name.endswith(PARTIAL) and _writer_gone(name):
+                    with contextlib.suppress(OSError):
+                        os.remove(osp.join(self.out_dir, name))
 
     def _expire(self, runner, step: int) -> List[str]:
         """Record ``step`` among the kept checkpoints; return the paths that fall out (deleted later)."""
@@ -114,17 +157,24 @@ class SafeCheckpointHook(CheckpointHook):
         name = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, name)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        # On local disks the bytes go to <name>.partial and are renamed once complete; the
-        # checkpoint's own records (last_ckpt, keep_ckpt_ids) name the final file throughout.
-        local = isinstance(self.file_backend, LocalBackend)
-        runner.save_checkpoint(self.out_dir, name + PARTIAL if local else name, self.file_client_args,
-                               save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
-                               meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        # On local disks the bytes go to a temporary file of this process's and are renamed once
+        # complete; the checkpoint's own records (last_ckpt, keep_ckpt_ids) name the final file.
+        local = isinstance(self.file_backend, LocalBackend) and is_main_process()
+        tmp = temporary_file(self.last_ckpt) if local else None
+        try:
+            runner.save_checkpoint(self.out_dir, osp.basename(tmp) if tmp else name, self.file_client_args,
+                                   save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
+                                   meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+            if tmp:
+                _fsync(tmp)
+                os.replace(tmp, self.last_ckpt)
+        except BaseException:
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+            raise
         if not is_main_process():
             return
-        if local:
-            _fsync(self.last_ckpt + PARTIAL)
-            os.replace(self.last_ckpt + PARTIAL, self.last_ckpt)
         write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         for path in expired:
             if self.file_backend.isfile(path):
@@ -138,60 +188,95 @@ class SafeCheckpointHook(CheckpointHook):
 
 
 def first_non_finite(state_dict: dict) -> Optional[str]:
-    """The key of the first floating-point tensor holding NaN or Inf, or None."""
-    for key, value in state_dict.items():
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
-            return key
+    """The key of the first floating-point (or complex) tensor holding NaN or Inf, or None.
+
+    Read in chunks as float32/complex64 whatever the dtype (float8 has no ``isfinite`` of its own).
+    """
+    for key, value in dict.items(state_dict):
+        if not isinstance(value, torch.Tensor) or not (torch.is_floating_point(value) or torch.is_complex(value)):
+            continue
+        flat = value.detach().reshape(-1)
+        for chunk in flat.split(1 << 20):
+            wide = chunk.to(torch.complex64 if torch.is_complex(chunk) else torch.float32)
+            if not bool(torch.isfinite(wide).all()):
+                return key
     return None
 
 
-def publish_checkpoint(src: PathLike, out: Optional[PathLike] = None, keep_keys=('meta', 'state_dict')) -> Path:
+def _release_format(out: Path, fmt: Optional[str]) -> str:
+    fmt = fmt or ('safetensors' if out.suffix == '.safetensors' else 'pth')
+    if fmt not in FORMATS:
+        raise CheckpointError(f'the release format must be one of {FORMATS}, got {fmt!r}')
+    return fmt
+
+
+def _write_release(stream: Any, checkpoint: dict, state_dict: dict, fmt: str) -> None:
+    if fmt == 'pth':
+        torch.save(checkpoint, stream)
+    else:
+        meta = checkpoint.get('meta')
+        write_safetensors(stream, state_dict, {'format': 'pt', META_KEY: meta_as_text(meta if isinstance(meta, dict) else {})})
+
+
+def publish_checkpoint(src: PathLike, out: Optional[PathLike] = None, keep_keys=('meta', 'state_dict'),
+                       fmt: Optional[str] = None) -> Path:
     """Write a release copy of a trained checkpoint, OpenMMLab style: weights and meta only, hashed name.
 
-    The copy is written under a temporary name and renamed, so a failure (a full disk) leaves
-    nothing behind. Config text that would run code is not kept (it is dropped on loading).
+    The copy is written to a temporary file of its own beside the target and renamed, so a failure
+    (a full disk) leaves nothing behind and nothing at another path is ever written through.
+    Config text that would run code is not kept (it is dropped on loading).
 
     Args:
         src: A checkpoint written by an mmengine runner (or any dict with ``state_dict``).
         out: Output path *stem* such as ``work_dirs/hrnet_w32.pth``. Default: next to ``src``.
         keep_keys: Top-level keys to keep; the optimizer and the other resume-only state go.
+        fmt: ``'pth'`` (torch's format) or ``'safetensors'`` (no pickle at all; the meta as JSON
+            text in its metadata). Default: from ``out``'s suffix, else ``'pth'``.
 
     Returns:
-        Path: ``<out stem>-<sha256 prefix>.pth``; the prefix has 8 hex digits, more if needed to
-        hold a letter (so that :func:`~hrnet_mm.checkpoint.integrity.hash_in_name` recognizes it).
+        Path: ``<out stem>-<sha256 prefix>.<pth|safetensors>``; the prefix has 8 hex digits, more if
+        needed to hold a letter (so that :func:`~hrnet_mm.checkpoint.integrity.hash_in_name`
+        recognizes it).
 
     Raises:
-        CheckpointError: ``src`` is damaged, has no ``state_dict``, holds NaN/Inf weights (the first
-            one is named), or the copy cannot be written.
+        CheckpointError: ``src`` is damaged, has no ``state_dict`` of named tensors, holds NaN/Inf
+            weights (the first one is named), or the copy cannot be written.
     """
     checkpoint = load_local_checkpoint(src, map_location='cpu')
-    state_dict = checkpoint.get('state_dict')
+    state_dict = dict.get(checkpoint, 'state_dict')
     if not isinstance(state_dict, dict):
-        raise CheckpointError(f'{src} has no state_dict to publish (keys: {sorted(checkpoint)})')
+        raise CheckpointError(f'{src} has no state_dict to publish (keys: {sorted(map(str, checkpoint))[:8]})')
+    if not all(type(k) is str and isinstance(v, torch.Tensor) for k, v in dict.items(state_dict)):
+        raise CheckpointError(f'{src}: its state_dict must map parameter names to tensors')
     bad = first_non_finite(state_dict)
     if bad is not None:
         raise CheckpointError(f'{src} holds NaN or Inf weights (first: {bad}); refusing to publish it')
-    released = {k: checkpoint[k] for k in keep_keys if k in checkpoint}
+    released = {k: dict.__getitem__(checkpoint, k) for k in keep_keys if dict.__contains__(checkpoint, k)}
     out = Path(out) if out is not None else Path(src)
-    tmp = out.with_name(out.stem + '.publishing' + PARTIAL)
+    fmt = _release_format(out, fmt)
+    tmp: Optional[str] = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(released, tmp)
-        _fsync(tmp)
+        tmp = temporary_file(out)
+        with open(tmp, 'wb') as f:
+            _write_release(f, released, state_dict, fmt)
+            f.flush()
+            os.fsync(f.fileno())
         digest = sha256_of(tmp)
         length = 8
         while not any(c in 'abcdef' for c in digest[:length]):
             length += 1
-        final = out.with_name(f'{out.stem}-{digest[:length]}.pth')
+        final = out.with_name(f'{out.stem}-{digest[:length]}.{fmt}')
         os.replace(tmp, final)
     except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
         raise CheckpointError(f'cannot write the published copy of {src} to {out.parent}: '
                               f'{err.strerror or err}') from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
         raise
     return final
-

@@ -19,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                               'to the configs/hrnet_cls layout', description=DESCRIPTION,
                               epilog=EPILOG)
     p.add_argument('src', help='.pth or .safetensors file')
-    p.add_argument('dst', help='output .pth')
+    p.add_argument('dst', help='output .pth, or .safetensors (no pickle; recommended for weights you share)')
     p.add_argument('--from', dest='layout', required=True, choices=LAYOUTS,
                    help='timm: timm hrnet_w* weights; msra: official HRNet-Image-Classification files (same '
                         "layout); mmpretrain: mmpretrain's HRNet classifiers")

@@ -2,6 +2,7 @@
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,7 +119,7 @@ def test_a_run_killed_at_any_moment_of_a_save_resumes(tmp_path):
     events = _events(tmp_path, 'hrnet_mm.SafeCheckpointHook')
     kinds = [kind for kind, _ in events]
     # What the save of iteration 2 does, in order: the bytes, the rename, last_checkpoint, the old file.
-    assert kinds[0] == 'write' and events[0][1] == 'iter_2.pth.partial', events
+    assert kinds[0] == 'write' and re.fullmatch(r'iter_2\.pth\.\w+-\d+-\w+\.partial', events[0][1]), events
     assert ['replace', 'iter_2.pth'] in events and ['remove', 'iter_1.pth'] in events, events
     assert events.index(['remove', 'iter_1.pth']) == len(events) - 1, 'the old checkpoint must go last'
     for kill_at in range(len(events)):
@@ -168,8 +169,7 @@ def test_publish_refuses_non_finite_weights_naming_the_first(tmp_path):
 
 def test_publish_on_a_full_disk_fails_in_one_line_and_leaves_nothing(trained, tmp_path, monkeypatch):
     def full_disk(obj, f, *args, **kwargs):
-        with open(f, 'wb') as handle:
-            handle.write(b'PK\x03\x04 partial')
+        f.write(b'PK\x03\x04 partial')
         raise OSError(errno.ENOSPC, 'No space left on device')
 
     monkeypatch.setattr(torch, 'save', full_disk)
@@ -201,3 +201,53 @@ def test_every_packaged_config_saves_with_the_safe_hook(config):
     hook = cfg.default_hooks.checkpoint
     assert hook.type == 'hrnet_mm.SafeCheckpointHook'
     assert HOOKS.get(hook.type).__name__ == 'SafeCheckpointHook'
+
+
+# ------------------------------------------------------------------ temporary files of their own
+def test_publish_never_writes_through_a_planted_symlink(trained, tmp_path):
+    """Symlinks at the fixed temporary name of earlier versions and at the final name: neither is followed."""
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me')
+    out = tmp_path / 'release'
+    out.mkdir()
+    (out / 'model.publishing.partial').symlink_to(victim)
+    first = publish_checkpoint(trained, out / 'model.pth')
+    first.unlink()
+    first.symlink_to(victim)  # the exact name the next publish renames onto
+    second = publish_checkpoint(trained, out / 'model.pth')
+    assert second == first and not second.is_symlink() and load_local_checkpoint(second)['meta']['iter'] == 9
+    assert victim.read_text() == 'keep me'
+    assert sorted(p.name for p in out.iterdir()) == sorted(['model.publishing.partial', first.name])
+
+
+def test_a_run_starting_in_a_work_dir_spares_saves_in_progress(tmp_path, monkeypatch):
+    """Only a temporary file whose writer has ended on this host is removed; a live writer's survives."""
+    from mmengine.fileio import LocalBackend
+    from mmengine.hooks import CheckpointHook
+
+    from hrnet_mm.checkpoint.saving import SafeCheckpointHook, temporary_file
+    work = tmp_path / 'work'
+    work.mkdir()
+    live = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
+    ended = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+    try:
+        mine = Path(temporary_file(work / 'iter_4.pth'))
+        in_progress = work / mine.name.replace(f'-{os.getpid()}-', f'-{live.pid}-')
+        dead = work / mine.name.replace(f'-{os.getpid()}-', f'-{ended.stdout.strip()}-')
+        other_host = work / re.sub(r'\.\w+-(\d+)-', r'.elsewhere-\1-', dead.name)
+        for path in (in_progress, dead, other_host):
+            path.write_bytes(b'PK')
+        hook = SafeCheckpointHook(interval=1, out_dir=str(work))
+
+        class _Runner:
+            work_dir = str(work)
+            cfg = None
+
+        monkeypatch.setattr(CheckpointHook, 'before_train', lambda self, runner: None)  # needs a full runner
+        hook.out_dir, hook.file_backend = str(work), LocalBackend()
+        hook.before_train(_Runner())
+        assert in_progress.exists() and other_host.exists() and mine.exists()
+        assert not dead.exists()
+    finally:
+        live.kill()
+        live.wait()

@@ -1,12 +1,15 @@
 """Every way mmengine fetches a checkpoint ends in the same checked load: a payload never runs.
 
-Files are served over http://127.0.0.1 by a server on a free port that each test module starts and
-stops; torch.hub's cache and mmengine's home point into the test's temporary directory.
+Files are served over http://127.0.0.1 by a server on a free port that each test starts and stops
+(and, for downloads that go wrong, by raw sockets that stall or hang up); torch.hub's cache and
+mmengine's home point into the test's temporary directory.
 """
 import functools
 import hashlib
 import http.server
 import json
+import os
+import socket
 import threading
 from pathlib import Path
 
@@ -17,8 +20,8 @@ from mmengine.runner import load_checkpoint
 from torch import nn
 
 import hrnet_mm  # noqa: F401  (routes mmengine's loading through the checked loader)
-from hrnet_mm.checkpoint import CheckpointError, checkpoint_loaders_installed, uninstall_checkpoint_loaders
-from hrnet_mm.checkpoint.sources import LOADERS, install_checkpoint_loaders
+from hrnet_mm.checkpoint import CheckpointError, checkpoint_loaders_installed, sources, uninstall_checkpoint_loaders
+from hrnet_mm.checkpoint.sources import LOADERS, cache_path, download, install_checkpoint_loaders
 from hrnet_mm.models import HRNet
 
 
@@ -63,16 +66,23 @@ class _Server:
 
 
 @pytest.fixture()
-def served(tmp_path, monkeypatch):
-    """A server over ``tmp_path/www``, torch.hub's cache and mmengine's home under ``tmp_path``."""
-    www = tmp_path / 'www'
-    www.mkdir()
+def hub(tmp_path, monkeypatch):
+    """torch.hub's folder and mmengine's home under ``tmp_path``; yields the checkpoint cache folder."""
     hub_dir = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / 'hub'))
     monkeypatch.setenv('MMENGINE_HOME', str(tmp_path / 'mmengine_home'))
+    monkeypatch.delenv('HRNET_MM_DOWNLOAD_TIMEOUT', raising=False)
+    yield tmp_path / 'hub' / 'checkpoints'
+    torch.hub.set_dir(hub_dir)
+
+
+@pytest.fixture()
+def served(hub, tmp_path):
+    """A server over ``tmp_path/www``, torch.hub's cache and mmengine's home under ``tmp_path``."""
+    www = tmp_path / 'www'
+    www.mkdir()
     with _Server(www) as server:
         yield server
-    torch.hub.set_dir(hub_dir)
 
 
 @pytest.fixture()
@@ -160,7 +170,8 @@ def test_a_genuine_file_over_http_loads_once_cached_and_hash_checked(served):
     load_checkpoint(model, served.url(name), map_location='cpu')
     load_checkpoint(model, served.url(name), map_location='cpu')
     assert served.requests == [f'/{name}'], 'the second load must come from torch.hub\'s cache'
-    cached = Path(torch.hub.get_dir()) / 'checkpoints' / name
+    cached = Path(torch.hub.get_dir()) / 'checkpoints' / _key(served.url(name)) / name
+    assert str(cached) == cache_path(served.url(name))
     expected = torch.load(served.root / name, weights_only=True)['state_dict']['weight']
     assert torch.equal(model.weight.detach(), expected) and cached.is_file()
     # The cached copy damaged afterwards: its hash no longer matches its name.
@@ -185,6 +196,206 @@ def test_an_unreachable_url_and_an_unknown_name_are_one_line_errors(served, tmp_
     monkeypatch.setattr(mm_checkpoint, 'get_torchvision_models', lambda: {})
     with pytest.raises(CheckpointError, match='torchvision://nope is not a known model name'):
         load_checkpoint(nn.Linear(1, 1), 'torchvision://nope', map_location='cpu')
+
+
+def _key(url: str) -> str:
+    """The cache folder of ``url``: the first 16 hex digits of the sha256 of the whole URL."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _files_under(folder: Path) -> list:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob('*') if p.is_file()) if folder.exists() else []
+
+
+def _finished(action, seconds: float = 60):
+    """Run ``action`` in a thread; the exception it raised (None if none), asserting that it ended in time.
+
+    A download without a timeout would hang the test run: the thread lets the test fail instead.
+    """
+    outcome = []
+
+    def run():
+        try:
+            action()
+        except BaseException as err:  # handed to the test, which checks its type
+            outcome.append(err)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f'the load still runs after {seconds} s: the download has no timeout'
+    return outcome[0]
+
+
+class _RawServer:
+    """A TCP server on a free port that answers every request with ``reply``, then stalls or hangs up.
+
+    Args:
+        reply (bytes): What is sent once the request's headers are in.
+        then (str): ``'stall'``: keep the connection open and send nothing more (until the test
+            ends); ``'close'``: close the connection.
+    """
+
+    def __init__(self, reply: bytes, then: str):
+        self.reply, self.then = reply, then
+        self.done = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(('127.0.0.1', 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)  # accept() wakes up to see the end of the test
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, name: str) -> str:
+        return f'http://127.0.0.1:{self._sock.getsockname()[1]}/{name}'
+
+    def _serve(self):
+        while not self.done.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with conn:
+            conn.settimeout(30)
+            request = b''
+            while b'\r\n\r\n' not in request:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                request += data
+            conn.sendall(self.reply)
+            if self.then == 'stall':
+                self.done.wait()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+_HEADERS_AND_A_FEW_BYTES = b'HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\nPK\x03\x04abcdef'
+
+
+def test_a_server_that_never_answers_times_out(hub, monkeypatch):
+    # Listening, never accepting: the kernel completes the connection, then nothing is ever sent.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(('127.0.0.1', 0))
+        silent.listen(8)
+        url = f'http://127.0.0.1:{silent.getsockname()[1]}/model.pth'
+        monkeypatch.setenv('HRNET_MM_DOWNLOAD_TIMEOUT', '1')
+        err = _finished(lambda: load_checkpoint(nn.Linear(1, 1), url, map_location='cpu'))
+    assert isinstance(err, CheckpointError), repr(err)
+    assert str(err).startswith(f'cannot download {url}: timed out after 1 s'), str(err)
+    assert 'HRNET_MM_DOWNLOAD_TIMEOUT' in str(err) and '\n' not in str(err)
+    assert _files_under(hub) == []
+
+
+def test_a_server_that_stalls_mid_body_times_out_and_leaves_nothing(hub, monkeypatch):
+    monkeypatch.setenv('HRNET_MM_DOWNLOAD_TIMEOUT', '1')
+    with _RawServer(_HEADERS_AND_A_FEW_BYTES, then='stall') as server:
+        url = server.url('model.pth')
+        err = _finished(lambda: load_checkpoint(nn.Linear(1, 1), url, map_location='cpu'))
+    assert isinstance(err, CheckpointError), repr(err)
+    assert str(err).startswith(f'cannot download {url}: timed out after 1 s'), str(err)
+    assert _files_under(hub) == [], 'a stalled download left a file behind'
+
+
+@pytest.mark.parametrize('reply, error', [
+    (_HEADERS_AND_A_FEW_BYTES, 'IncompleteRead: the connection closed after 10 of 100000 bytes'),
+    (b'HTTP/1.0 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!', 'HTTPError: HTTP Error 500'),
+], ids=['closed-mid-body', 'http-500'])
+def test_a_failed_download_leaves_nothing_under_the_cached_name(hub, reply, error):
+    with _RawServer(reply, then='close') as server:
+        url = server.url('model.pth')
+        err = _finished(lambda: load_checkpoint(nn.Linear(1, 1), url, map_location='cpu'))
+    assert isinstance(err, CheckpointError), repr(err)
+    assert str(err).startswith(f'cannot download {url}: {error}'), str(err)
+    assert not Path(cache_path(url)).exists() and _files_under(hub) == []
+
+
+@pytest.mark.parametrize('interruption', [OSError(28, 'No space left on device'), KeyboardInterrupt()],
+                         ids=['disk-full', 'ctrl-c'])
+def test_an_interrupted_write_removes_the_temporary_file(served, monkeypatch, interruption):
+    name = _published(served)
+    seen = []
+
+    def fsync(fd):
+        seen.append(_files_under(Path(cache_path(served.url(name))).parent))
+        raise interruption
+
+    monkeypatch.setattr(sources.os, 'fsync', fsync)
+    expected = CheckpointError if isinstance(interruption, OSError) else KeyboardInterrupt
+    with pytest.raises(expected) as caught:
+        download(served.url(name))
+    # While it was written, the file had a unique temporary name next to the cached one.
+    assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].startswith(name + '.'), seen
+    assert seen[0][0].endswith('.partial') and seen[0][0] != name + '.partial'
+    if expected is CheckpointError:
+        assert str(caught.value) == (f'cannot download {served.url(name)}: OSError: [Errno 28] No space left '
+                                     'on device')
+    assert _files_under(Path(torch.hub.get_dir())) == []
+
+
+def test_two_urls_with_the_same_file_name_are_cached_apart(served):
+    for version, value in (('v1', 1.0), ('v2', 2.0)):
+        (served.root / version).mkdir()
+        torch.save({'state_dict': {'weight': torch.full((1, 1), value), 'bias': torch.full((1,), value)}},
+                   served.root / version / 'model.pth')
+    for _ in range(2):  # the second round comes from the cache
+        for version, value in (('v1', 1.0), ('v2', 2.0)):
+            model = nn.Linear(1, 1)
+            load_checkpoint(model, served.url(f'{version}/model.pth'), map_location='cpu')
+            assert model.weight.item() == value and model.bias.item() == value, version
+    assert served.requests == ['/v1/model.pth', '/v2/model.pth']
+    keys = [_key(served.url(f'{version}/model.pth')) for version in ('v1', 'v2')]
+    assert _files_under(Path(torch.hub.get_dir()) / 'checkpoints') == [f'{key}/model.pth' for key in sorted(keys)]
+
+
+@pytest.mark.parametrize('value', ['abc', '-1', '0', 'nan', '1e300'])
+def test_a_bad_download_timeout_is_a_one_line_error(served, monkeypatch, value):
+    name = _published(served)
+    monkeypatch.setenv('HRNET_MM_DOWNLOAD_TIMEOUT', value)
+    with pytest.raises(CheckpointError, match=f"^HRNET_MM_DOWNLOAD_TIMEOUT='{value}' is not a download timeout"
+                       ) as caught:
+        load_checkpoint(nn.Linear(1, 1), served.url(name), map_location='cpu')
+    assert '\n' not in str(caught.value)
+    monkeypatch.setenv('HRNET_MM_DOWNLOAD_TIMEOUT', ' 2.5 ')
+    load_checkpoint(nn.Linear(1, 1), served.url(name), map_location='cpu')
+
+
+def test_only_large_downloads_report_progress(served, monkeypatch):
+    lines = []
+    monkeypatch.setattr(sources, 'print_log', lambda message, **kwargs: lines.append(message))
+    (served.root / 'small.bin').write_bytes(os.urandom(1000))
+    download(served.url('small.bin'))
+    assert lines == []
+    (served.root / 'large.bin').write_bytes(bytes(20 << 20))  # read in 1 MB steps: 5% each
+    url = served.url('large.bin')
+    download(url)
+    assert lines[0] == f'downloading {url} (20.0 MB) to {cache_path(url)}'
+    assert lines[1:] == [f'downloading {url}: {percent}% of 20.0 MB' for percent in range(10, 101, 10)]
+
+
+def test_a_large_download_of_unknown_size_reports_progress(hub, monkeypatch):
+    lines = []
+    monkeypatch.setattr(sources, 'print_log', lambda message, **kwargs: lines.append(message))
+    # HTTP/1.0 without Content-Length: the body ends when the connection closes.
+    size = 3 * sources.LARGE_DOWNLOAD
+    with _RawServer(b'HTTP/1.0 200 OK\r\n\r\n' + bytes(size), then='close') as server:
+        url = server.url('large.bin')
+        assert download(url) == cache_path(url)
+    assert Path(cache_path(url)).stat().st_size == size
+    assert lines[0] == f'downloading {url} (size not given) to {cache_path(url)}'
+    assert lines[-1] == f'downloaded {url}: 24.0 MB' and any(line.endswith('MB so far') for line in lines)
+    assert len(lines) <= 5, lines
 
 
 def test_pavi_is_refused_in_one_line():

@@ -88,14 +88,14 @@ def as_torch_file(pickle_bytes: bytes, path: Path) -> Path:
     return path
 
 
-REFUSED_GETATTR = 'refusing getattr'
+REFUSED_GETATTR = 'getattr('
 # name -> (builder, the reason our reconstructors give)
 GADGETS = {
     'exec': (lambda marker: exec_gadget(marker), REFUSED_GETATTR),
     'exec-py2-name': (lambda marker: exec_gadget(marker, getattr_module='__builtin__'), REFUSED_GETATTR),
     'init-attr': (lambda marker: attribute_gadget('__init__'), REFUSED_GETATTR),
     'dunder-class': (lambda marker: attribute_gadget('__class__'), REFUSED_GETATTR),
-    'statistics': (lambda marker: statistics_injection_gadget(), "statistics_methods['mean'] is not"),
+    'statistics': (lambda marker: statistics_injection_gadget(), "statistics_methods must be HistoryBuffer's own"),
 }
 
 
