@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-release test-fast demo demo-seg demo-pose demo-det demo-cls bench bench-deploy lint typecheck check complexity clean
+.PHONY: setup test test-release test-fast demo demo-seg demo-pose demo-det demo-cls bench bench-deploy lint typecheck check complexity fuzz clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -40,6 +40,10 @@ bench-deploy: setup
 
 complexity: setup
 	.venv/bin/hrnet-mm complexity --all
+
+# Mutated checkpoint files through every loading entry point (docs/checkpoints.md, "Fuzzing").
+fuzz: setup
+	$(PY) -m hrnet_mm.testing.checkpoint_fuzz --inputs 20000 --seed 1 --jobs 2 --report work_dirs/checkpoint_fuzz/report.json
 
 lint: setup
 	.venv/bin/ruff check hrnet_mm tests tools configs

@@ -19,6 +19,7 @@ Example:
 import copy
 import json
 import logging
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hrnet_mm.errors import ConfigError, MissingPackageError
+from hrnet_mm.errors import ConfigError, InputError, MissingPackageError
 
+from .images import check_images, naming_unreadable
 from .libraries import Library
 
 ENGINES = ('onnxruntime', 'openvino')
@@ -38,6 +40,8 @@ ENGINES = ('onnxruntime', 'openvino')
 FASTEST_FIRST = ('openvino', 'onnxruntime')
 _INSTALL = {'onnxruntime': 'pip install onnxruntime', 'openvino': 'pip install openvino'}
 Shape = Tuple[Union[int, str, None], ...]
+# OpenVINO's per-frame lines: 'Exception from src/a.cpp:12:', "Check 'x' failed at src/b.cpp:3:"
+_SOURCE_LOCATION = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
 
 
 class Engine:
@@ -71,8 +75,13 @@ class Engine:
     def __call__(self, x: Tensor) -> List[Tensor]:
         self.check_input(x)
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        try:
+            outputs = self.run(array)
+        except Exception as err:  # a file that opens may still fail to run (an op refusing the shapes it meets)
+            raise InputError(f'{self.path}: {self.name} failed on an input of shape {tuple(x.shape)}: '
+                             f'{engine_reason(err)}') from err
         # Copied: OpenVINO's output tensors are buffers its next run overwrites.
-        return [torch.from_numpy(np.array(o, copy=True)) for o in self.run(array)]
+        return [torch.from_numpy(np.array(o, copy=True)) for o in outputs]
 
 
 class OnnxRuntimeEngine(Engine):
@@ -120,10 +129,16 @@ class OpenVinoEngine(Engine):
 
     def __init__(self, path: Path, threads: Optional[int] = None, precision: str = 'f32'):
         import openvino as ov
+        from openvino.frontend import FrontEndManager
         config: Dict[str, Any] = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = threads
-        self.compiled = ov.Core().compile_model(str(path), 'CPU', config)
+        # Read with the ONNX frontend by name: given a path, OpenVINO asks every frontend, and the
+        # TensorFlow one writes parse errors straight to stderr for a file that is no model.
+        onnx = FrontEndManager().load_by_framework('onnx')
+        self.compiled = ov.Core().compile_model(onnx.convert(onnx.load(str(path))), 'CPU', config)
+        if not self.compiled.inputs:  # OpenVINO reads an empty file as a model of nothing
+            raise ValueError('the file holds no model (no graph input)')
         self.request = self.compiled.create_infer_request()
         dims = [d.get_length() if d.is_static else None for d in self.compiled.input(0).get_partial_shape()]
         names = [next(iter(o.get_names()), str(i)) for i, o in enumerate(self.compiled.outputs)]
@@ -168,6 +183,8 @@ def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: O
 
     Raises:
         ConfigError: Unknown engine, or no such file.
+        InputError: The engine cannot open the file (not ONNX, damaged, an operator or external data it
+            lacks); the message names the file and the engine and gives the engine's reason in one line.
         MissingPackageError: The engine's package is not installed (the message says how to install it).
     """
     if engine is not None and engine not in ENGINES:
@@ -179,9 +196,28 @@ def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: O
     if not installed(engine):
         raise MissingPackageError(f'the {engine} engine is not installed; run `{_INSTALL[engine]}` '
                                   f'(every engine: `pip install "hrnet_mm[deploy]"`)')
-    if engine == 'openvino':
-        return OpenVinoEngine(path, threads, **options)
-    return OnnxRuntimeEngine(path, threads, **options)
+    kind = OpenVinoEngine if engine == 'openvino' else OnnxRuntimeEngine
+    try:
+        return kind(path, threads, **options)
+    except Exception as err:  # each engine raises its own types, with multi-line messages, for a bad file
+        raise InputError(f'{path}: cannot be opened by {engine}: {engine_reason(err)}') from err
+
+
+def engine_reason(err: BaseException, limit: int = 300) -> str:
+    """An engine's error in one line of at most ``limit`` characters.
+
+    OpenVINO's messages stack a source location per C++ frame ("Exception from src/...:132:", "Check
+    '...' failed at src/...:47:") above the reason, which may itself span lines: the locations are
+    dropped and the rest joined.
+
+    Example:
+        >>> engine_reason(RuntimeError("Check 'false' failed at src/x.cpp:47:\\nLoading input model\\nno data"))
+        'Loading input model no data'
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    said = ' '.join(line for line in lines if not _SOURCE_LOCATION.match(line)) or ' '.join(lines)
+    said = said or type(err).__name__
+    return said if len(said) <= limit else said[:limit - 3] + '...'
 
 
 # --- the engine inside the library's own test-time code --------------------------------------------
@@ -308,6 +344,24 @@ def _write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, 'tolist') else str(v)))
 
 
+def _draw_numpy_maps(inferencer: Any) -> None:
+    """Hand mmseg's visualizer each predicted map as a numpy array, not a tensor.
+
+    It indexes a numpy canvas with ``map == label``; numpy reads a one-element bool *tensor* as the
+    integer index 1 rather than as a mask, so a 1x1 image fails with an IndexError. With an array the
+    same drawing works for every size; what is drawn and saved is unchanged.
+    """
+    from mmengine.structures import PixelData
+    visualize = inferencer.visualize
+
+    def visualize_arrays(inputs: list, preds: list, **kwargs) -> Any:
+        for pred in preds:
+            if 'pred_sem_seg' in pred:
+                pred.pred_sem_seg = PixelData(data=pred.pred_sem_seg.data.cpu().numpy())
+        return visualize(inputs, preds, **kwargs)
+    inferencer.visualize = visualize_arrays
+
+
 def _infer_seg(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[dict]:
     from mmseg.apis import MMSegInferencer
     meta = _dataset_meta(cfg, library)
@@ -316,6 +370,7 @@ def _infer_seg(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[
                                      device='cpu')
     inferencer.model.dataset_meta = dict(classes=meta.get('classes'), palette=meta.get('palette'))
     attach(inferencer.model)
+    _draw_numpy_maps(inferencer)
     result = inferencer([str(p) for p in images], out_dir=str(out_dir), pred_out_dir='predictions',
                         img_out_dir='visualizations')
     predictions = result['predictions']
@@ -374,31 +429,18 @@ def _infer_det(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[
 INFER = {'mmseg': _infer_seg, 'mmpose': _infer_pose, 'mmpretrain': _infer_cls, 'mmdet': _infer_det}
 
 
-def _check_images(images: Sequence[Union[str, Path]]) -> List[Path]:
-    import mmcv
-    paths = [Path(p) for p in images]
-    if not paths:
-        raise ConfigError('no image given')
-    for path in paths:
-        try:
-            readable = path.is_file() and mmcv.imread(str(path)) is not None
-        except Exception:  # cv2 / mmcv raise several types for odd files
-            readable = False
-        if not readable:
-            raise ConfigError(f'image {path} does not exist or is not a readable image')
-    return paths
-
-
 def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[str, Path]],
                  out_dir: Union[str, Path], engine: Optional[str] = None, checkpoint: Optional[str] = None,
-                 threads: Optional[int] = None) -> List[dict]:
+                 threads: Optional[int] = None, max_pixels: Optional[int] = None) -> List[dict]:
     """Predict on image files with an exported model (or a PyTorch checkpoint) and draw the results.
 
     The library's own inferencer reads, preprocesses, predicts and draws each image, with the engine in
     place of the network (:func:`attach_engine`): mmseg's ``MMSegInferencer``, mmpose's
     ``MMPoseInferencer`` (the whole image as the person box), mmpretrain's
     ``ImageClassificationInferencer``, mmdet's ``DetInferencer``. Pictures go to
-    ``out_dir/visualizations``, predictions to ``out_dir/predictions``.
+    ``out_dir/visualizations``, predictions to ``out_dir/predictions``. Each image is checked from its
+    header before anything decodes it (:func:`~hrnet_mm.apis.images.check_image`: at most
+    ``max_pixels`` pixels); the inferencer decodes it.
 
     Args:
         config: The config the file was exported from (path, packaged name or ``Config``).
@@ -408,14 +450,18 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         engine: One of :data:`ENGINES`; None: :func:`default_engine` (ignored for a checkpoint).
         checkpoint: A detector's weights (its heads run in PyTorch on the engine's features).
         threads: Engine threads.
+        max_pixels: Largest width x height of an image (None: ``HRNET_MM_MAX_IMAGE_PIXELS``, else
+            100 million; :func:`~hrnet_mm.apis.images.max_pixels`).
 
     Returns:
         list: One summary dict per image (segmentation: classes present; pose: keypoints and scores
         per person; classification: label and score; detection: number of boxes).
 
     Raises:
-        ConfigError: A missing or unreadable image, a detector without ``checkpoint``, and the errors
-            of :func:`open_engine` and :func:`~hrnet_mm.apis.export.build_for_export`.
+        InputError: An image that is missing, no image, damaged, or over the pixel limit (named), and
+            an ONNX file the engine cannot open or run (see :func:`open_engine`).
+        ConfigError: A detector without ``checkpoint``, and the errors of :func:`open_engine` and
+            :func:`~hrnet_mm.apis.export.build_for_export`.
     """
     from mmengine.registry import DefaultScope
 
@@ -440,8 +486,8 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         def attach(model: Any) -> None:
             return None
         weights = str(model_file)
-    paths = _check_images(images)
+    paths = check_images(images, max_pixels)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with DefaultScope.overwrite_default_scope(library.name):
+    with DefaultScope.overwrite_default_scope(library.name), naming_unreadable(paths):
         return INFER[library.name](copy.deepcopy(cfg), library, attach, paths, out, weights)

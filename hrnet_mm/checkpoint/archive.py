@@ -120,6 +120,9 @@ class _Storages:
     def tensor(self, spec: TensorSpec) -> torch.Tensor:
         storage = self.storage(spec.storage)
         offset = spec.offset + (spec.storage.view[0] // spec.dtype.itemsize if spec.storage.view else 0)
+        if spec.dtype == torch.bool:  # a bool byte must be 0 or 1; the file's bytes may be anything
+            raw = torch.empty(0, dtype=torch.uint8, device=storage.device).set_(storage, offset, spec.size, spec.stride)
+            return raw != 0
         return torch.empty(0, dtype=spec.dtype, device=storage.device).set_(storage, offset, spec.size, spec.stride)
 
 

@@ -14,12 +14,20 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.logging import print_log
 
+from hrnet_mm.errors import CheckpointError
+
+from .bounds import Budget
+
 # Where mmengine keeps config text in a checkpoint: (container path, key).
 CONFIG_TEXT_PLACES: Tuple[Tuple[Tuple[str, ...], str], ...] = (
     (('meta',), 'cfg'), (('meta',), 'config'), (('message_hub', 'runtime_info'), 'cfg'))
 # Names whose values mmengine acts on when it parses the text, beyond building a config dict.
 _BASE_NAMES = frozenset({'_base_', '_delete_', '_deprecation_'})
 _LITERALS = (ast.Constant, ast.List, ast.Tuple, ast.Set)
+# Longest config text that is checked at all (mmengine's are tens of KB); longer text is dropped.
+MAX_CONFIG_TEXT = 1 << 20
+# Bytes Python's parser may take per character of text (measured: ~330 for a long list of small ints).
+PARSE_COST = 400
 
 
 def _plain_value_problem(node: ast.AST) -> Optional[str]:
@@ -77,6 +85,8 @@ def plain_config_problem(text: Any) -> Optional[str]:
     """
     if not isinstance(text, str):
         return f'a {type(text).__name__}, not text'
+    if len(text) > MAX_CONFIG_TEXT:
+        return f'longer than {MAX_CONFIG_TEXT:,} characters'
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as err:
@@ -101,8 +111,9 @@ def plain_config_problem(text: Any) -> Optional[str]:
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 return 'custom_imports that is not a list of module names'
             new = [m for m in modules if not isinstance(m, str) or m not in sys.modules]
-            if new:
-                return f'custom_imports of modules not imported here: {new}'
+            if new:  # named without repr(): a huge int in the text would not even print
+                shown = [m[:60] if isinstance(m, str) else f'a {type(m).__name__}' for m in new[:5]]
+                return f'custom_imports of modules not imported here: {shown}'
     return None
 
 
@@ -116,18 +127,27 @@ def config_texts(checkpoint: dict) -> Iterator[Tuple[str, dict, str]]:
             yield '.'.join(path + (key,)), container, key
 
 
-def drop_unsafe_config_text(checkpoint: dict, source: str) -> dict:
+def drop_unsafe_config_text(checkpoint: dict, source: str, budget: Optional[Budget] = None) -> dict:
     """Remove, in place, config text mmengine would execute unless it is plain config data.
 
     Args:
         checkpoint: A loaded checkpoint.
         source: The file or URL, for the warning.
+        budget: The load's memory ledger: text whose parse would pass it is dropped unparsed.
 
     Returns:
         dict: ``checkpoint``.
     """
     for where, container, key in list(config_texts(checkpoint)):
-        problem = plain_config_problem(dict.__getitem__(container, key))
+        text = dict.__getitem__(container, key)
+        try:
+            if budget is not None and isinstance(text, str) and len(text) <= MAX_CONFIG_TEXT:
+                budget.charge(len(text) * PARSE_COST, f'parsing {where}')
+            problem = plain_config_problem(text)
+        except CheckpointError:
+            problem = 'too large to parse within the loading bound (memory)'
+        except Exception as err:  # noqa: BLE001  (text is the file's: the check must not fail with it)
+            problem = f'it could not be checked ({type(err).__name__})'
         if problem:
             del container[key]  # a canonical dict or OrderedDict: its own method is the type's
             print_log(f'dropped {where} from {source}: mmengine would execute it and it is not plain config '

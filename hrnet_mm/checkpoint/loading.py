@@ -87,10 +87,11 @@ def read_checkpoint(stream: BinaryIO, size: int, name: str, map_location: Any = 
             checkpoint = LegacyCheckpoint(stream, size, name).load(budget, placement)
         elif looks_like_safetensors(head):
             tensors, metadata = read_safetensors(stream, size, budget)
-            checkpoint = checkpoint_from_safetensors(tensors, metadata, name)
+            checkpoint = checkpoint_from_safetensors(tensors, metadata, budget)
         else:
             raise CheckpointError(f'{name} is not a checkpoint: neither a torch zip archive, a legacy torch file '
                                   'nor a safetensors file')
+        return drop_unsafe_config_text(_check_contents(name, checkpoint), name, budget)
     except Refused as err:
         raise CheckpointError(f'{name} was refused: it holds {err}; safe loading builds only tensors, numbers, '
                               'strings, numpy numbers and mmengine log buffers (load only files you trust)') from None
@@ -100,7 +101,6 @@ def read_checkpoint(stream: BinaryIO, size: int, name: str, map_location: Any = 
         raise CheckpointError(f'{name} asks for more memory than this host has') from None
     except Exception as err:  # noqa: BLE001  (a damaged file can fail inside zipfile, struct or torch)
         raise CheckpointError(f'{name} is damaged or not a checkpoint: {type(err).__name__}: {_short(err)}') from None
-    return drop_unsafe_config_text(_check_contents(name, checkpoint), name)
 
 
 def load_checkpoint_bytes(data: bytes, name: str, map_location: Any = 'cpu') -> dict:

@@ -29,6 +29,8 @@ _DTYPES = {'F64': 'float64', 'F32': 'float32', 'F16': 'float16', 'BF16': 'bfloat
 DTYPES: Dict[str, torch.dtype] = {k: getattr(torch, v) for k, v in _DTYPES.items() if hasattr(torch, v)}
 _NAMES = {dtype: code for code, dtype in DTYPES.items()}
 _ALIGN = 8
+# Bytes Python's JSON parser may take per byte of text (a dict entry ~100 bytes from ~6 of text).
+_JSON_COST = 24
 
 
 def looks_like_safetensors(head: bytes) -> bool:
@@ -85,7 +87,7 @@ def read_safetensors(stream: BinaryIO, size: int, budget: Budget) -> Tuple['Orde
     if length > budget.bounds.max_header:
         raise budget.refuse('safetensors header size', f'a header of {length:,} bytes (at most '
                             f'{budget.bounds.max_header:,})')
-    budget.charge(length * 8, 'the safetensors header')  # JSON objects take several times their text
+    budget.charge(length * _JSON_COST, 'the safetensors header')
     try:
         header = json.loads(stream.read(length).decode('utf-8'), object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError, UnicodeDecodeError) as err:
@@ -115,17 +117,34 @@ def read_safetensors(stream: BinaryIO, size: int, budget: Budget) -> Tuple['Orde
     return tensors, metadata
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (lists and dicts), without recursion."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, depth)
+            level.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def checkpoint_from_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
-                                name: str) -> dict:
+                                budget: Budget) -> dict:
     """``{'state_dict': tensors, 'meta': ...}``: the meta from :data:`META_KEY`, other metadata as strings."""
+    name = budget.name
     meta: Dict[str, Any] = {k: v for k, v in metadata.items() if k != META_KEY}
     if META_KEY in metadata:
+        text = metadata[META_KEY]
+        budget.charge(len(text) * _JSON_COST, f'the {META_KEY} metadata')
         try:
-            stored = json.loads(metadata[META_KEY])
+            stored = json.loads(text)
         except (ValueError, RecursionError):
             raise CheckpointError(f'{name} is damaged: its {META_KEY} metadata is not JSON') from None
         if type(stored) is not dict:
             raise CheckpointError(f'{name} is damaged: its {META_KEY} metadata is not a JSON object')
+        if _depth(stored) > budget.bounds.max_depth - 2:  # the meta sits two levels into the checkpoint
+            raise budget.refuse('nesting depth', f'its {META_KEY} metadata nests more than '
+                                f'{budget.bounds.max_depth - 2} deep')
         meta.update(stored)
     return {'meta': meta, 'state_dict': OrderedDict(tensors)}
 

@@ -215,7 +215,8 @@ def _write_release(stream: Any, checkpoint: dict, state_dict: dict, fmt: str) ->
         torch.save(checkpoint, stream)
     else:
         meta = checkpoint.get('meta')
-        write_safetensors(stream, state_dict, {'format': 'pt', META_KEY: meta_as_text(meta if isinstance(meta, dict) else {})})
+        text = meta_as_text(meta if isinstance(meta, dict) else {})
+        write_safetensors(stream, state_dict, {'format': 'pt', META_KEY: text})
 
 
 def publish_checkpoint(src: PathLike, out: Optional[PathLike] = None, keep_keys=('meta', 'state_dict'),

@@ -1,6 +1,7 @@
 """Exported files in the engines and inside the libraries' own test-time code; ``hrnet-mm infer``."""
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 from hrnet_mm.apis import build_model, export_onnx
 from hrnet_mm.apis.runtime import attach_engine, default_engine, engine_model, open_engine
 from hrnet_mm.cli import main
-from hrnet_mm.errors import ConfigError
+from hrnet_mm.errors import ConfigError, InputError
 from hrnet_mm.testing.cli import one_line_cli_error
 from hrnet_mm.testing.exports import config_on_data, save_random_checkpoint
 
@@ -211,3 +212,146 @@ def test_infer_and_export_without_their_packages_say_what_to_install_in_one_line
     monkeypatch.setitem(sys.modules, 'onnx', None)
     err = one_line_cli_error(['export', DEMOS['seg'], checkpoint, '--out', str(tmp_path / 'm.onnx')], capsys)
     assert "'onnx'" in err and 'hrnet_mm[deploy]' in err and not (tmp_path / 'm.onnx').exists()
+
+
+# --- files the engines cannot use, and images: one line naming the file ----------------------------
+
+def _onnx_graph(path: Path, node, initializers=(), domain: str = '', **save) -> str:
+    """A one-node ONNX file taking an image batch (dynamic size)."""
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([node], 'g', [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                                                            [1, 3, 'h', 'w'])],
+                              [helper.make_tensor_value_info('out', TensorProto.FLOAT, None)],
+                              initializer=list(initializers))
+    opsets = [helper.make_opsetid('', 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    onnx.save(helper.make_model(graph, opset_imports=opsets), str(path), **save)
+    return str(path)
+
+
+def _bad_onnx(kind: str, root: Path) -> str:
+    from onnx import helper, numpy_helper
+    path = root / f'{kind}.onnx'
+    if kind == 'garbage':
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'unknown-op':  # a node of an operator domain neither engine knows
+        _onnx_graph(path, helper.make_node('Frobnicate', ['input'], ['out'], domain='acme.ops'), domain='acme.ops')
+    elif kind == 'missing-external-data':
+        weight = numpy_helper.from_array(np.full((1, 3, 1, 1), 2, np.float32), 'w')
+        _onnx_graph(path, helper.make_node('Mul', ['input', 'w'], ['out']), [weight], save_as_external_data=True,
+                    location=f'{kind}.data', size_threshold=0)
+        (root / f'{kind}.data').unlink()
+    return str(path)
+
+
+@pytest.mark.parametrize('engine', ['onnxruntime', 'openvino'])
+@pytest.mark.parametrize('kind', ['garbage', 'empty', 'unknown-op', 'missing-external-data'])
+def test_onnx_files_the_engine_cannot_open_end_in_one_line_naming_them(kind, engine, tmp_path, capsys):
+    bad = _bad_onnx(kind, tmp_path)
+    with pytest.raises(InputError, match=f'^{re.escape(bad)}: cannot be opened by {engine}: .+'):
+        open_engine(bad, engine)
+    image = tmp_path / 'a.png'
+    cv2.imwrite(str(image), np.full((8, 8, 3), 128, np.uint8))
+    err = one_line_cli_error(['infer', DEMOS['seg'], bad, str(image), '--engine', engine], capsys)
+    assert err.startswith(f'hrnet-mm infer: {bad}: cannot be opened by {engine}: ') and 'Traceback' not in err
+    assert len(err) < 450 and 'Exception from src/' not in err  # OpenVINO's C++ locations are dropped
+
+
+@pytest.mark.parametrize('engine', ['onnxruntime', 'openvino'])
+def test_a_file_that_opens_but_fails_to_run_is_named_with_the_input_shape(engine, tmp_path):
+    from onnx import helper, numpy_helper
+    shape = numpy_helper.from_array(np.array([1, 5], np.int64), 'shape')  # fits no image batch
+    path = _onnx_graph(tmp_path / 'reshape.onnx', helper.make_node('Reshape', ['input', 'shape'], ['out']), [shape])
+    with pytest.raises(InputError, match=f'^{re.escape(path)}: {engine} failed on an input of shape '
+                                         r'\(1, 3, 8, 8\): .+'):
+        open_engine(path, engine)(torch.zeros(1, 3, 8, 8))
+
+
+@pytest.fixture(scope='module')
+def large_png(tmp_path_factory) -> Path:
+    """12000 x 12000 pixels of one grey: 144 megapixels (432 MB decoded as BGR) in about 150 KB."""
+    path = tmp_path_factory.mktemp('large') / 'large.png'
+    cv2.imwrite(str(path), np.full((12000, 12000), 77, np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    assert path.stat().st_size < 1_000_000
+    return path
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Fail the test if anything decodes an image's pixels (OpenCV, mmcv or PIL)."""
+    import mmcv
+    from PIL import Image
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('an image was decoded')
+    for owner, name in [(cv2, 'imread'), (cv2, 'imdecode'), (mmcv, 'imread'), (mmcv, 'imfrombytes'),
+                        (Image.Image, 'load')]:
+        monkeypatch.setattr(owner, name, refuse)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_without_being_decoded(exported, large_png, tmp_path, capsys,
+                                                                       no_decoding, monkeypatch):
+    checkpoint, onnx_file = exported('pose')
+    monkeypatch.delenv('HRNET_MM_MAX_IMAGE_PIXELS', raising=False)
+    for argv in (['infer', DEMOS['seg'], str(onnx_file), str(large_png)],
+                 ['infer-pose', DEMOS['pose'], checkpoint, str(large_png)]):
+        err = one_line_cli_error([*argv, '--out-dir', str(tmp_path)], capsys)
+        assert f'image {large_png} is 12000x12000 = 144,000,000 pixels, over the limit of 100,000,000' in err
+        assert '--max-pixels N or HRNET_MM_MAX_IMAGE_PIXELS=N' in err
+    assert not any(tmp_path.iterdir())  # nothing was drawn
+
+
+def test_the_pixel_limit_comes_from_the_option_then_the_environment(exported, tmp_path, capsys, monkeypatch):
+    _, onnx_file = exported('seg')
+    image = tmp_path / 'small.png'
+    cv2.imwrite(str(image), np.full((30, 40, 3), 128, np.uint8))
+    argv = ['infer', DEMOS['seg'], str(onnx_file), str(image), '--out-dir', str(tmp_path / 'out')]
+    monkeypatch.setenv('HRNET_MM_MAX_IMAGE_PIXELS', '1000')
+    assert 'is 40x30 = 1,200 pixels, over the limit of 1,000' in one_line_cli_error(argv, capsys)
+    assert 'over the limit of 1,199' in one_line_cli_error([*argv, '--max-pixels', '1199'], capsys)
+    monkeypatch.setenv('HRNET_MM_MAX_IMAGE_PIXELS', 'lots')
+    assert "HRNET_MM_MAX_IMAGE_PIXELS must be a positive integer (pixels), got 'lots'" in \
+        one_line_cli_error(argv, capsys)
+    assert 'argument --max-pixels: expected a positive integer, got 0' in \
+        one_line_cli_error([*argv, '--max-pixels', '0'], capsys)
+
+
+def test_damaged_images_are_one_line_naming_them(exported, tmp_path, capsys):
+    _, onnx_file = exported('seg')
+    pixels = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    for name in ('whole.png', 'whole.jpg'):
+        cv2.imwrite(str(tmp_path / name), pixels)
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f'truncated{Path(name).suffix}').write_bytes(data[:len(data) // 2])
+    (tmp_path / 'empty.png').write_bytes(b'')
+    from PIL import Image
+    Image.fromarray(pixels).save(tmp_path / 'icon.ico')  # an image PIL reads and OpenCV does not
+    for name, expected in [('truncated.png', 'is damaged or truncated (Truncated File Read)'),
+                           ('truncated.jpg', 'is damaged or truncated (OpenCV cannot decode it)'),
+                           ('empty.png', 'is not a readable image'),
+                           ('icon.ico', 'is in ICO format, which OpenCV')]:
+        path = tmp_path / name
+        err = one_line_cli_error(['infer', DEMOS['seg'], str(onnx_file), str(path), '--out-dir',
+                                  str(tmp_path / 'out')], capsys)
+        assert err.startswith(f'hrnet-mm infer: image {path} ') and expected in err, err
+
+
+def test_images_down_to_one_pixel_run_end_to_end(exported, tmp_path):
+    # mmseg's visualizer read a one-pixel prediction tensor as the index 1 and failed; its maps are
+    # now drawn from arrays. The other libraries ran such images already (pose below).
+    checkpoint, onnx_file = exported('seg')
+    images = []
+    for h, w in [(1, 1), (2, 2), (1, 7), (7, 1)]:
+        images.append(str(tmp_path / f'tiny_{h}x{w}.png'))
+        cv2.imwrite(images[-1], np.full((h, w, 3), 200, np.uint8))
+    pictures, maps = _infer(DEMOS['seg'], onnx_file, images, tmp_path / 'seg')
+    assert {p.name: cv2.imread(str(p)).shape[:2] for p in pictures} == {
+        'tiny_1x1.png': (1, 1), 'tiny_2x2.png': (2, 2), 'tiny_1x7.png': (1, 7), 'tiny_7x1.png': (7, 1)}
+    # mmseg numbers its prediction maps in the order of the images
+    assert [cv2.imread(str(m), cv2.IMREAD_UNCHANGED).shape for m in maps] == [(1, 1), (2, 2), (1, 7), (7, 1)]
+    checkpoint, _ = exported('pose')
+    out = tmp_path / 'pose'
+    assert main(['infer-pose', DEMOS['pose'], checkpoint, images[0], '--out-dir', str(out)]) == 0
+    assert cv2.imread(str(out / 'visualizations' / 'tiny_1x1.png')).shape[:2] == (1, 1)
