@@ -29,9 +29,18 @@ def test_every_detector_of_the_paper_table_has_a_config():
 
 
 BUILT = [p for p in CONFIGS if '-2x_' not in p.name]  # a 2x config is its 1x model on a longer schedule
+# Other widths and schedules of an architecture built here are checked against mmdet's stock models and the
+# paper's parameter counts on the meta device (below), HTC by one small forward: each CPU forward takes seconds.
+BY_PARAMS = {'htc_hrnetv2p-w18-20e_coco', 'htc_hrnetv2p-w32-20e_coco', 'htc_hrnetv2p-w48-20e_coco',
+             'htc_hrnetv2p-w48-28e_coco', 'cascade-rcnn_hrnetv2p-w18-20e_coco', 'cascade-rcnn_hrnetv2p-w48-20e_coco',
+             'cascade-mask-rcnn_hrnetv2p-w18-20e_coco', 'cascade-mask-rcnn_hrnetv2p-w48-20e_coco',
+             'fcos_hrnetv2p-w48-gn-head_4xb4-1x_coco'}
+BUILT = [p for p in BUILT if p.stem not in BY_PARAMS]
 
 
-@pytest.mark.parametrize('path', [p for p in CONFIGS if '-2x_' in p.name], ids=lambda p: p.stem)
+# (the multi-scale FCOS 2x config has no 1x twin: test_w48_schedules_are_the_w48_model_on_the_stock_schedule)
+@pytest.mark.parametrize('path', [p for p in CONFIGS if '-2x_' in p.name and '_ms-' not in p.name],
+                         ids=lambda p: p.stem)
 def test_2x_configs_are_the_1x_model_on_24_epochs(path):
     cfg = Config.fromfile(str(path))
     one_x = Config.fromfile(str(path).replace('-2x_', '-1x_'))
@@ -113,3 +122,131 @@ def test_roi_features_do_not_depend_on_the_backbone_memory_format():
     assert cls_a.abs().max() > 0
     torch.testing.assert_close(cls_a, cls_b, rtol=1e-4, atol=1e-4 * cls_b.abs().max().item())
     torch.testing.assert_close(box_a, box_b, rtol=1e-4, atol=1e-4 * box_b.abs().max().item())
+
+
+# ---- HTC, Cascade (Mask) R-CNN at W18 / W48, Mask R-CNN 2x, FCOS W48: the rest of the paper's table ----
+
+def _config(stem: str) -> Config:
+    return Config.fromfile(str(CONFIGS[0].parent / f'{stem}.py'))
+
+
+def _plain(value):
+    """A config value without the ``_scope_`` keys that inheriting across packages (``mmdet::``) adds."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k != '_scope_'}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _state_shapes(cfg: Config) -> dict:
+    with torch.device('meta'):  # shapes only: no weights materialized
+        model = build(cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def test_every_detector_of_the_rest_of_the_paper_table_has_a_config():
+    names = {p.stem for p in CONFIGS}
+    for arch in ('w18', 'w32', 'w48'):
+        assert {f'htc_hrnetv2p-{arch}-20e_coco', f'mask-rcnn_hrnetv2p-{arch}-2x_coco'} <= names, arch
+    for arch in ('w18', 'w32', 'w48'):
+        assert {f'cascade-rcnn_hrnetv2p-{arch}-20e_coco', f'cascade-mask-rcnn_hrnetv2p-{arch}-20e_coco'} <= names
+    assert {'htc_hrnetv2p-w48-28e_coco', 'fcos_hrnetv2p-w48-gn-head_4xb4-1x_coco',
+            'fcos_hrnetv2p-w48-gn-head_ms-640-800-4xb4-2x_coco'} <= names
+    for stem in BY_PARAMS:
+        cfg = _config(stem)
+        assert cfg.model.backbone.type == 'hrnet_mm.HRNet' and cfg.model.neck.type == 'hrnet_mm.HRNetV2pNeck'
+        width = int(cfg.model.backbone.arch[1:])
+        assert cfg.model.neck.in_channels == [width, 2 * width, 4 * width, 8 * width], stem
+        assert cfg.model.backbone.init_cfg.checkpoint == f'open-mmlab://msra/hrnetv2_w{width}', stem
+
+
+@pytest.mark.parametrize('stem, stock_name', [
+    ('htc_hrnetv2p-w18-20e_coco', 'htc_hrnetv2p-w18_20e_coco'),
+    ('htc_hrnetv2p-w32-20e_coco', 'htc_hrnetv2p-w32_20e_coco'),
+    ('cascade-rcnn_hrnetv2p-w18-20e_coco', 'cascade-rcnn_hrnetv2p-w18-20e_coco'),
+    ('cascade-mask-rcnn_hrnetv2p-w18-20e_coco', 'cascade-mask-rcnn_hrnetv2p-w18_20e_coco'),
+    ('mask-rcnn_hrnetv2p-w18-2x_coco', 'mask-rcnn_hrnetv2p-w18-2x_coco'),
+    ('mask-rcnn_hrnetv2p-w32-2x_coco', 'mask-rcnn_hrnetv2p-w32-2x_coco')])
+def test_detector_equals_mmdets_stock_model_and_schedule(stem, stock_name):
+    ours, stock = _config(stem), Config.fromfile(str(STOCK / f'{stock_name}.py'))
+    assert stock.model.backbone.type == 'HRNet' and stock.model.neck.type == 'HRFPN'
+    # Same state-dict keys and shapes: mmdet-trained checkpoints of the stock model load strictly.
+    assert _state_shapes(ours) == _state_shapes(stock)
+    assert ours.train_cfg.max_epochs == stock.train_cfg.max_epochs
+    assert _plain(ours.param_scheduler) == _plain(stock.param_scheduler)
+    assert _plain(ours.train_dataloader.dataset.pipeline) == _plain(stock.train_dataloader.dataset.pipeline)
+
+
+@pytest.mark.parametrize('stem, paper', [
+    ('mask-rcnn_hrnetv2p-w18-2x_coco', 30.1), ('mask-rcnn_hrnetv2p-w32-2x_coco', 49.9),
+    ('cascade-rcnn_hrnetv2p-w18-20e_coco', 55.1), ('cascade-rcnn_hrnetv2p-w32-20e_coco', 74.9),
+    ('cascade-rcnn_hrnetv2p-w48-20e_coco', 111.0), ('cascade-mask-rcnn_hrnetv2p-w18-20e_coco', 63.1),
+    ('cascade-mask-rcnn_hrnetv2p-w32-20e_coco', 82.9), ('cascade-mask-rcnn_hrnetv2p-w48-20e_coco', 118.9),
+    ('htc_hrnetv2p-w48-20e_coco', 121.9), ('fcos_hrnetv2p-w18-gn-head_4xb4-1x_coco', 17.5),
+    ('fcos_hrnetv2p-w32-gn-head_4xb4-1x_coco', 37.3)])
+def test_params_match_the_papers_complexity_table(stem, paper):
+    """The paper's Table VII: these frameworks' counts are plain millions (unlike its Faster R-CNN column)."""
+    with torch.device('meta'):
+        model = build(_config(stem))
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == paper
+
+
+@pytest.mark.parametrize('stem, base, epochs, milestones, stock_name', [
+    ('htc_hrnetv2p-w48-28e_coco', 'htc_hrnetv2p-w48-20e_coco', 28, [24, 27], 'htc_hrnetv2p-w40_28e_coco'),
+    ('mask-rcnn_hrnetv2p-w48-2x_coco', 'mask-rcnn_hrnetv2p-w48-1x_coco', 24, [16, 22],
+     'mask-rcnn_hrnetv2p-w40-2x_coco'),
+    ('fcos_hrnetv2p-w48-gn-head_ms-640-800-4xb4-2x_coco', 'fcos_hrnetv2p-w48-gn-head_4xb4-1x_coco', 24, [16, 22],
+     'fcos_hrnetv2p-w40-gn-head_ms-640-800-4xb4-2x_coco')])
+def test_w48_schedules_are_the_w48_model_on_the_stock_schedule(stem, base, epochs, milestones, stock_name):
+    cfg, model_base, stock = _config(stem), _config(base), Config.fromfile(str(STOCK / f'{stock_name}.py'))
+    assert cfg.model.to_dict() == model_base.model.to_dict() and cfg.model.backbone.arch == 'w48'
+    assert cfg.train_cfg.max_epochs == epochs and cfg.param_scheduler[1].milestones == milestones
+    # the stock W40 config of that schedule: same schedule and training pipeline
+    assert _plain(cfg.param_scheduler) == _plain(stock.param_scheduler)
+    assert _plain(cfg.train_dataloader.dataset.pipeline) == _plain(stock.train_dataloader.dataset.pipeline)
+
+
+def test_multi_scale_fcos_w48_trains_at_two_scales():
+    cfg = _config('fcos_hrnetv2p-w48-gn-head_ms-640-800-4xb4-2x_coco')
+    resize = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandomChoiceResize']
+    assert len(resize) == 1 and [tuple(s) for s in resize[0].scales] == [(1333, 640), (1333, 800)]
+    assert cfg.model.neck.stride == 2 and cfg.model.neck.num_outs == 5
+
+
+def test_htc_builds_through_mmdet_and_predicts_masks():
+    """One forward for the HTC family (its semantic branch reads the neck's levels too), kept small."""
+    cfg = _config('htc_hrnetv2p-w18-20e_coco')
+    assert cfg.default_scope == 'mmdet' and cfg.model.type == 'HybridTaskCascade'
+    cfg.model.test_cfg.rpn.nms_pre, cfg.model.test_cfg.rpn.max_per_img = 200, 50
+    cfg.model.test_cfg.rcnn.max_per_img = 10
+    model = build(cfg)
+    assert isinstance(model.backbone, hrnet_mm.HRNet)
+    h, w = 141, 190
+    meta = dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0), batch_input_shape=(h, w),
+                pad_shape=(h, w))
+    with torch.no_grad():
+        (result,) = model.predict(torch.rand(1, 3, h, w) * 255, [DetDataSample(metainfo=meta)])
+    boxes = result.pred_instances.bboxes
+    assert boxes.ndim == 2 and boxes.shape[-1] == 4 and len(boxes) <= 10
+    assert result.pred_instances.masks.shape[-2:] == (h, w)
+
+
+def test_reference_results_of_the_metafile_are_the_readmes_published_numbers():
+    import re
+
+    import yaml
+
+    folder = CONFIGS[0].parent
+    readme = (folder / 'README.md').read_text()
+    models = [m for m in yaml.safe_load((folder / 'metafile.yml').read_text())['Models'] if 'Reference Results' in m]
+    assert {m['Name'] for m in models} >= {'htc_hrnetv2p-w48-28e_coco', 'cascade-rcnn_hrnetv2p-w48-20e_coco'}
+    for model in models:
+        assert 'Results' not in model  # not trained by us
+        (row,) = re.findall(r'^\| %s \| (.*)$' % re.escape(model['Name']), readme, re.M)
+        paper_cell, mmdet_cell = row.split(' | ')[3:5]
+        for result in model['Reference Results']:
+            assert result['Source'].endswith('not trained by us') and result['Dataset'] == 'COCO'
+            cell = paper_cell if result['Source'].startswith('paper') else mmdet_cell
+            for value in result['Metrics'].values():
+                assert f'{value}' in cell, (model['Name'], result)
