@@ -378,3 +378,33 @@ def test_loaded_bytes_match_for_every_entry_point(tmp_path):
     buffer = io.BytesIO()
     torch.save(a, buffer)  # the canonical tree saves again as a checkpoint
     assert load_checkpoint_bytes(buffer.getvalue(), 'again.pth')['meta']['epoch'] == 2
+
+
+# ------------------------------------------------------------------ what fuzzing found (docs/checkpoints.md)
+@pytest.mark.parametrize('items,reason', [(700_000, 'longer than'), (300_000, 'loading bound (memory)')])
+def test_config_text_is_parsed_only_within_the_memory_bound(tmp_path, items, reason):
+    text = 'x = [' + '1, ' * items + ']'  # Python's parser takes ~330 bytes per character of this
+    path = _saved(tmp_path, {'meta': {'cfg': text, 'epoch': 1}, 'state_dict': {'w': torch.ones(1)}})
+    outcome = _child_load(path, limit_mb=200)  # the warning that drops the text, then the outcome
+    assert outcome.splitlines()[-1] == 'LOADED' and 'dropped meta.cfg' in outcome and reason in outcome, outcome
+    assert load_local_checkpoint(path)['meta'] == {'epoch': 1}
+
+
+def test_a_config_text_naming_a_huge_int_as_a_module_is_a_problem_not_an_error():
+    problem = plain_config_problem('custom_imports = dict(imports=[0x' + 'f' * 4000 + '])')
+    assert problem == "custom_imports of modules not imported here: ['a int']"
+
+
+def test_safetensors_meta_nested_past_the_depth_bound_is_refused(tmp_path):
+    from hrnet_mm.checkpoint.safetensors_file import META_KEY, save_safetensors
+    path = tmp_path / 'deep.safetensors'
+    save_safetensors(path, {'w': torch.ones(1)}, {META_KEY: '{"deep": ' + '[' * 40 + ']' * 40 + '}'})
+    with pytest.raises(CheckpointError, match='outside a loading bound \\(nesting depth\\)'):
+        load_local_checkpoint(path)
+
+
+def test_a_flood_of_memo_entries_is_stopped_by_the_memory_bound(tmp_path):
+    entries = b''.join(P.NONE + b'r' + struct.pack('<I', i) + P.POP for i in range(600_000))
+    path = P.as_torch_file(P.PROTO2 + entries + P.NONE + P.STOP, tmp_path / 'memo.pth')
+    outcome = _child_load(path, limit_mb=120)
+    assert 'outside a loading bound (memory)' in outcome, outcome
