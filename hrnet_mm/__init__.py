@@ -21,5 +21,15 @@ from .version import __version__  # noqa: E402,F401
 install_checkpoint_loaders()
 
 # config_lookup lets mmengine resolve hrnet_mm:: configs; models registers the modules.
-from . import config_lookup, models  # noqa: E402,F401
-from .models import HRModule, HRNet, HRNetClsNeck, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion  # noqa: E402,F401
+from . import config_lookup  # noqa: E402,F401
+
+try:
+    from . import models  # noqa: F401
+    from .models import HRModule, HRNet, HRNetClsNeck, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion  # noqa: F401
+except ModuleNotFoundError as err:
+    if (err.name or '').split('.')[0] != 'mmcv':
+        raise
+    # `python -m hrnet_mm.rebuild mmcv` runs inside this package before mmcv exists: say it, go on.
+    import logging
+    logging.getLogger('hrnet_mm').warning('hrnet_mm: mmcv is not installed, so no model is registered; '
+                                          'build it with: python -m hrnet_mm.rebuild mmcv')
