@@ -52,6 +52,7 @@ CUDA_TESTS=(
   tests/test_tools/test_demo.py
   tests/test_cli/test_runner.py
   tests/test_checkpoint/test_pickle_reader.py
+  tests/test_checkpoint/test_canonical.py
   tests/test_checkpoint/test_sources.py
   tests/test_checkpoint/test_config_text.py
   tests/test_configs/test_gpu_configs.py
