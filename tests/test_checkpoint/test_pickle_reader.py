@@ -1,10 +1,8 @@
 """No code runs from a checkpoint: crafted pickles made of allowlisted names are refused everywhere."""
-import io
 import re
 import struct
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,27 +13,14 @@ from torch import nn
 
 import hrnet_mm  # noqa: F401  (routes mmengine's loading through the checked loader)
 from hrnet_mm.checkpoint import CheckpointError, load_local_checkpoint
+from hrnet_mm.testing import pickles as P
 
 REPO = Path(__file__).resolve().parents[2]
 SEG_DEMO = REPO / 'configs' / 'hrnet_seg' / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py'
 
 
-# ----------------------------------------------------------------- a tiny protocol-2 pickle assembler
-def _global(module: str, name: str) -> bytes:
-    return b'c' + module.encode() + b'\n' + name.encode() + b'\n'
-
-
-def _str(text: str) -> bytes:
-    data = text.encode()
-    return b'X' + struct.pack('<I', len(data)) + data
-
-
-def _put(n: int) -> bytes:
-    return b'q' + bytes([n])
-
-
-def _get(n: int) -> bytes:
-    return b'h' + bytes([n])
+# The assembler every hostile-checkpoint test shares.
+_global, _str, _put, _get = P.global_, P.text, P.put, P.get
 
 
 # torch's weights-only unpickler has no POP: values stay on the stack, STOP returns the last one.
@@ -76,16 +61,7 @@ def statistics_injection_gadget() -> bytes:
                      _global('collections', 'OrderedDict'), SETITEMS, SETITEMS, BUILD, STOP])
 
 
-def as_torch_file(pickle_bytes: bytes, path: Path) -> Path:
-    """Wrap raw pickle bytes into torch's zip layout (the records torch.load expects)."""
-    buffer = io.BytesIO()
-    torch.save({}, buffer)
-    buffer.seek(0)
-    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as dst:
-        for info in src.infolist():
-            data = pickle_bytes if info.filename.endswith('/data.pkl') else src.read(info)
-            dst.writestr(info.filename, data)
-    return path
+as_torch_file = P.as_torch_file
 
 
 REFUSED_GETATTR = 'getattr('
