@@ -209,6 +209,13 @@ def _counter(reader, *args):
     return collections.Counter(args[0] if args else {})
 
 
+def _empty_bytes(reader, *args):
+    # Protocol-2 pickles write b'' as bytes() (an empty numpy array's data, for one).
+    if args:
+        raise Refused('bytes() with arguments')
+    return b''
+
+
 def _size(reader, values=()):
     return _ints(values, 'torch.Size', reader.budget.bounds.max_dims)
 
@@ -281,6 +288,7 @@ RECONSTRUCTORS: Dict[str, Callable[..., Any]] = {
     'collections.Counter': _counter,
     'torch.Size': _size,
     '_codecs.encode': _encode,
+    'builtins.bytes': _empty_bytes,
     'builtins.getattr': _statistic,
     'numpy.dtype': _np_dtype,
 }

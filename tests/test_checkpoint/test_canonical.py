@@ -408,3 +408,15 @@ def test_a_flood_of_memo_entries_is_stopped_by_the_memory_bound(tmp_path):
     path = P.as_torch_file(P.PROTO2 + entries + P.NONE + P.STOP, tmp_path / 'memo.pth')
     outcome = _child_load(path, limit_mb=120)
     assert 'outside a loading bound (memory)' in outcome, outcome
+
+
+@pytest.mark.parametrize('legacy', [False, True])
+def test_empty_bytes_and_empty_arrays_load(tmp_path, legacy):
+    """mmpose's face dataset meta holds empty numpy arrays: protocol 2 writes their data as bytes()."""
+    path = _saved(tmp_path, {'meta': {'raw': b'', 'sigmas': np.zeros(0, dtype=np.float32)},
+                             'state_dict': {'w': torch.ones(1)}}, legacy=legacy)
+    meta = load_local_checkpoint(path)['meta']
+    assert meta['raw'] == b'' and meta['sigmas'].shape == (0,) and meta['sigmas'].dtype == np.float32
+    bad = P.PROTO2 + P.call('__builtin__', 'bytes', P.integer(1 << 30)) + P.STOP
+    with pytest.raises(CheckpointError, match='was refused'):
+        load_local_checkpoint(P.as_torch_file(bad, tmp_path / 'big.pth'))
