@@ -27,7 +27,6 @@ import hashlib
 import os
 import os.path as osp
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from typing import Any, BinaryIO, Callable, Dict, Optional
@@ -42,6 +41,7 @@ from hrnet_mm.errors import one_line
 
 from .integrity import CheckpointError
 from .loading import load_checkpoint_bytes, load_local_checkpoint
+from .saving import temporary_file
 
 SWITCH = 'HRNET_MM_SAFE_LOADING'
 TIMEOUT_VARIABLE = 'HRNET_MM_DOWNLOAD_TIMEOUT'
@@ -175,9 +175,9 @@ def _fetch(url: str, cached: str, timeout: float) -> None:
         # The socket timeout bounds connecting and every single read: a silent server cannot hang us.
         with urllib.request.urlopen(request, timeout=timeout) as response:
             # A unique name per download: concurrent downloads (other nodes on a shared disk) never mix.
-            fd, partial = tempfile.mkstemp(dir=folder, prefix=osp.basename(cached) + '.', suffix='.partial')
+            partial = temporary_file(cached)
             try:
-                with os.fdopen(fd, 'wb') as out:
+                with open(partial, 'wb') as out:
                     _copy_body(response, out, url, cached)
                     out.flush()
                     os.fsync(out.fileno())
@@ -197,8 +197,8 @@ def download(url: str, model_dir: Optional[str] = None) -> str:
 
     The first process of each node (local rank 0) downloads; the others wait for it when a process
     group is running. The file is written under a unique temporary name
-    (``<name>.<random>.partial`` next to it), flushed to disk and renamed, so the cached name only
-    ever holds a complete download. Downloads over 8 MB log their progress.
+    (``<name>.<host>-<pid>-<random>.partial`` next to it, from ``saving.temporary_file``), flushed
+    to disk and renamed, so the cached name only ever holds a complete download. Downloads over 8 MB log their progress.
 
     Args:
         url (str): An ``http://`` or ``https://`` URL.
