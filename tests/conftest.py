@@ -25,19 +25,29 @@ def det_data(tmp_path_factory) -> Path:
     return generate(str(tmp_path_factory.mktemp('det_data')), train=24, val=8, seed=0)
 
 
+_SCOPES_BEFORE_ANY_TEST: dict = {}
+
+
+def pytest_sessionstart(session):
+    from mmengine.registry import DefaultScope
+    _SCOPES_BEFORE_ANY_TEST.update(DefaultScope._instance_dict)  # no public API lists or removes them
+
+
 @pytest.fixture(autouse=True)
 def _registry_scope_of_the_test_only():
-    """Each test leaves mmengine's default registry scope as it found it.
+    """Every test ends with mmengine's default registry scopes as they were before the first test.
 
     mmengine keeps every ``DefaultScope`` ever created, and the newest is current: an inferencer or a
     runner built in one test (``MMSegInferencer`` makes one for ``mmseg``) would otherwise decide, for
     every later test in the process, which library's registry a bare type name is looked up in.
+    Restoring what the test found would not do: a module- or session-scoped fixture (an inferencer
+    shared by a module) is built before this fixture starts, so its scope would look like the test's
+    starting state and outlive the module.
     """
     from mmengine.registry import DefaultScope
-    saved = dict(DefaultScope._instance_dict)  # no public API lists or removes them
     yield
     DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
+    DefaultScope._instance_dict.update(_SCOPES_BEFORE_ANY_TEST)
 
 
 def pytest_configure(config):
