@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-release test-fast demo demo-seg demo-pose demo-det demo-cls bench bench-deploy lint typecheck check complexity fuzz clean
+.PHONY: setup test test-release test-fast demo demo-seg demo-pose demo-det demo-cls demo-face bench bench-deploy lint typecheck check complexity fuzz clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -30,6 +30,9 @@ demo-det: setup
 
 demo-cls: setup
 	$(PY) tools/demo.py cls
+
+demo-face: setup
+	$(PY) tools/demo.py face
 
 bench: setup
 	$(PY) tools/benchmark.py

@@ -14,7 +14,8 @@ VERSION = re.search(r"__version__ = '([^']+)'", (HERE / 'hrnet_mm' / 'version.py
 # `_base_ = 'hrnet_mm::hrnet_seg/<name>.py'` to <installed hrnet_mm>/.mim/configs/hrnet_seg/<name>.py and
 # reads <installed hrnet_mm>/.mim/model-index.yml first; `mim train|test hrnet_mm CONFIG` runs
 # .mim/tools/train.py|test.py and `mim run hrnet_mm make_seg_data` the data generators.
-MIM_TOOLS = ('train.py', 'test.py', 'make_seg_data.py', 'make_pose_data.py', 'make_det_data.py', 'make_cls_data.py')
+MIM_TOOLS = ('train.py', 'test.py', 'make_seg_data.py', 'make_pose_data.py', 'make_det_data.py', 'make_cls_data.py',
+             'make_face_data.py')
 MIM_ITEMS = ('configs', 'model-index.yml') + tuple(f'tools/{name}' for name in MIM_TOOLS)
 
 

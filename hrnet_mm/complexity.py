@@ -19,7 +19,7 @@ PAPER_TABLE = Path(__file__).parent / 'data' / 'paper_table.json'
 
 
 def paper_table() -> Dict[str, List[dict]]:
-    """The paper's params/GFLOPs/accuracy rows, keyed by task ('pose', 'seg', 'det_faster_rcnn', 'cls')."""
+    """The paper's params/GFLOPs/accuracy rows, keyed by task ('pose', 'seg', 'det_faster_rcnn', 'cls', 'face')."""
     return {k: v for k, v in json.loads(PAPER_TABLE.read_text()).items() if not k.startswith('_')}
 
 
@@ -93,6 +93,19 @@ class SegReference(nn.Module):
         return self.last_layer(concat_to_highest(self.backbone(x)))
 
 
+class FaceReference(SegReference):
+    """The paper's facial landmark network: HRNetV2 (15C concat) + 1x1 conv-BN-ReLU + 1x1 conv to K heatmaps.
+
+    The segmentation network with heatmaps for classes (the authors' face code builds the same
+    layers); ``configs/hrnet_face`` builds it from mmpose's ``HeatmapHead``.
+
+    Shapes: (N, 3, H, W) -> (N, num_keypoints, ceil(H / 4), ceil(W / 4)).
+    """
+
+    def __init__(self, arch: str, num_keypoints: int = 98):
+        super().__init__(arch, num_keypoints)
+
+
 class ClsReference(nn.Module):
     """The paper's classification network HRNet-C: HRNet + :class:`HRNetClsNeck` (2048-d) + linear classifier.
 
@@ -110,10 +123,23 @@ class ClsReference(nn.Module):
 
 
 def measure(task: str, arch: str, input_hw: Tuple[int, int], num_outputs: int) -> Tuple[float, float]:
-    """(params in millions, paper GFLOPs) of the paper's model for ``task`` in {'backbone', 'pose', 'seg', 'cls'}."""
+    """(params in millions, paper GFLOPs) of the paper's model for ``task``.
+
+    Args:
+        task: 'backbone', 'pose', 'seg', 'cls' or 'face'.
+        arch: Preset of :data:`~hrnet_mm.models.archs.ARCH_ZOO`.
+        input_hw: (H, W) of the image.
+        num_outputs: Keypoints (pose, face) or classes (seg, cls).
+
+    Example:
+        >>> params, gflops = measure('face', 'w18', (256, 256), 98)  # HRNetV2-W18 on WFLW's 98 landmarks
+        >>> round(params, 2), round(gflops, 2)
+        (9.66, 4.37)
+    """
     builders: Dict[str, Callable[[], nn.Module]] = {
         'pose': lambda: PoseReference(arch, num_outputs), 'seg': lambda: SegReference(arch, num_outputs),
-        'cls': lambda: ClsReference(arch, num_outputs), 'backbone': lambda: HRNet(arch=arch)}
+        'cls': lambda: ClsReference(arch, num_outputs), 'face': lambda: FaceReference(arch, num_outputs),
+        'backbone': lambda: HRNet(arch=arch)}
     if task not in builders:
         raise ValueError(f'task must be one of {sorted(builders)}, got {task!r}')
     with torch.device('meta'):

@@ -1,20 +1,39 @@
-"""Checkpoint converters: HRNet-C classification weights of other code bases -> our mmpretrain classifier.
+"""Checkpoint converters: weights of other code bases -> the models of our configs.
 
-Our classifier (``configs/hrnet_cls``) is mmpretrain's ``ImageClassifier`` with ``backbone`` =
-:class:`~hrnet_mm.models.HRNet`, ``neck`` = :class:`~hrnet_mm.models.necks.HRNetClsNeck` and
-``head`` = mmpretrain's ``LinearClsHead`` (``head.fc``). Source layouts:
+Two targets, told apart by the checkpoint's head (:func:`detect_layout`):
 
-``timm`` / ``msra``
+classification (``configs/hrnet_cls``)
+    mmpretrain's ``ImageClassifier`` with ``backbone`` = :class:`~hrnet_mm.models.HRNet`, ``neck`` =
+    :class:`~hrnet_mm.models.necks.HRNetClsNeck` and ``head`` = mmpretrain's ``LinearClsHead`` (``head.fc``).
+facial landmarks (``configs/hrnet_face``)
+    mmpose's ``TopdownPoseEstimator`` with ``backbone`` = :class:`~hrnet_mm.models.HRNet`, ``neck`` =
+    :class:`~hrnet_mm.models.necks.HRNetV2Neck` (no weights) and ``head`` = mmpose's ``HeatmapHead``
+    with one 1x1 conv layer: ``head.conv_layers.0`` (conv 270 -> 270 with bias), ``head.conv_layers.1``
+    (BN), ``head.final_layer`` (1x1 conv to the K heatmaps). mmpose's own face checkpoints have these
+    keys already and need no conversion.
+
+Source layouts (:data:`SOURCE_LAYOUTS`; ``--from`` names the code base, the keys tell the task):
+
+``timm`` / ``msra`` (classification)
     timm's ``hrnet_w*`` models and the official MSRA HRNet-Image-Classification checkpoints share
     one layout: backbone keys at the top level (``conv1``, ``layer1``, ``transition1``,
     ``stage2``, ...), then ``incre_modules``, ``downsamp_modules``, ``final_layer`` and
     ``classifier``. Backbone and head keys only gain the prefixes ``backbone.`` / ``neck.``;
     ``classifier`` becomes ``head.fc``.
-``mmpretrain``
+``mmpretrain`` (classification)
     mmpretrain's HRNet classifiers: ``backbone.*`` (already our keys), the ``HRFuseScales`` neck
     at ``neck.0.increase_layers`` / ``downsample_layers`` / ``final_layer`` (conv + bn
     submodules, convs without bias) and ``head.fc``. The missing conv biases become zeros, which
     computes the same function.
+``msra`` (facial landmarks)
+    The authors' HRNet-Facial-Landmark-Detection models (``HighResolutionNet`` of its
+    ``lib/models/hrnet.py``; released files are a plain state dict, training snapshots wrap it in
+    ``state_dict`` with DataParallel's ``module.`` prefix): backbone keys at the top level as above,
+    and ``head`` = ``nn.Sequential(conv 1x1 270 -> 270 with bias, BN, ReLU, conv 1x1 -> K)``, so
+    ``head.0`` -> ``head.conv_layers.0``, ``head.1`` -> ``head.conv_layers.1`` and ``head.3`` ->
+    ``head.final_layer``. Its four-branch concatenation (bilinear, ``align_corners=False``) is
+    our neck's, without weights. Only the released ``FINAL_CONV_KERNEL: 1`` form maps (a 3x3 head
+    does not fit the configs' 1x1 convs and fails as a shape mismatch).
 
 Every converted BN layer carries ``num_batches_tracked`` (files from old PyTorch versions lack
 it), so the result loads with ``strict=True``.
@@ -22,8 +41,9 @@ it), so the result loads with ``strict=True``.
 import os
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -36,26 +56,36 @@ from hrnet_mm.checkpoint.saving import temporary_file
 from hrnet_mm.errors import ConfigError
 
 StateDict = Dict[str, Tensor]
-LAYOUTS = ('timm', 'msra', 'mmpretrain')
+LAYOUTS = ('timm', 'msra', 'mmpretrain')  # the code bases --from names
 BACKBONE_ROOTS = ('conv1', 'bn1', 'conv2', 'bn2', 'layer1', 'transition1', 'transition2', 'transition3',
                   'stage2', 'stage3', 'stage4')
 NECK_ROOTS = ('incre_modules', 'downsamp_modules', 'final_layer')
+# The authors' face head: nn.Sequential index -> our HeatmapHead's module (index 2 is the ReLU).
+FACE_HEAD = {'0': 'conv_layers.0', '1': 'conv_layers.1', '3': 'final_layer'}
 
 
 def detect_layout(state_dict: Mapping[str, Any]) -> Optional[str]:
-    """'timm' (also the MSRA layout), 'mmpretrain', 'hrnet_mm' (already ours) or None, from the head's keys.
+    """The source layout of a state dict, from its head's keys.
+
+    Returns:
+        'timm' (also the MSRA classification layout), 'mmpretrain', 'msra-face' (the authors' face
+        models), 'hrnet_mm' (already ours, mmpose's face checkpoints included) or None.
 
     Example:
         >>> detect_layout({'neck.0.increase_layers.0.0.conv1.weight': torch.zeros(1)})
         'mmpretrain'
+        >>> detect_layout({'conv1.weight': torch.zeros(1), 'head.3.weight': torch.zeros(1)})
+        'msra-face'
     """
     keys = list(state_dict)
-    if any(k.startswith('neck.incre_modules.') for k in keys):
+    if any(k.startswith(('neck.incre_modules.', 'head.conv_layers.', 'head.final_layer.')) for k in keys):
         return 'hrnet_mm'
     if any(k.startswith('neck.0.increase_layers.') for k in keys):
         return 'mmpretrain'
     if any(k.split('.')[0] in NECK_ROOTS + ('classifier',) for k in keys):
         return 'timm'
+    if any(re.match(r'head\.[013]\.', k) for k in keys) and not any(k.startswith('backbone.') for k in keys):
+        return 'msra-face'
     return None
 
 
@@ -74,11 +104,11 @@ def _complete(state_dict: StateDict) -> StateDict:
     return out
 
 
-def _reject_unknown(unknown: List[str], layout: str) -> None:
+def _reject_unknown(unknown: List[str], layout: str, what: str = 'HRNet-C') -> None:
     if unknown:
         found = detect_layout(dict.fromkeys(unknown))
         hint = f'; it looks like the {found} layout' if found and found != layout else ''
-        raise ConfigError(f'{len(unknown)} keys are no part of the {layout} HRNet-C layout, e.g. {unknown[:4]}{hint}')
+        raise ConfigError(f'{len(unknown)} keys are no part of the {layout} {what} layout, e.g. {unknown[:4]}{hint}')
 
 
 def convert_timm(state_dict: Mapping[str, Tensor]) -> StateDict:
@@ -116,7 +146,7 @@ def convert_timm(state_dict: Mapping[str, Tensor]) -> StateDict:
     return _complete(out)
 
 
-convert_msra = convert_timm  # the official files and timm's models share the layout
+convert_msra = convert_timm  # the official classification files and timm's models share the layout
 
 
 _MMPRETRAIN_NECK = [
@@ -159,8 +189,90 @@ def convert_mmpretrain(state_dict: Mapping[str, Tensor]) -> StateDict:
     return _complete(out)
 
 
-CONVERTERS: Dict[str, Callable[[Mapping[str, Tensor]], StateDict]] = {
-    'timm': convert_timm, 'msra': convert_msra, 'mmpretrain': convert_mmpretrain}
+def convert_msra_face(state_dict: Mapping[str, Tensor]) -> StateDict:
+    """The authors' HRNet-Facial-Landmark-Detection keys -> ours (``configs/hrnet_face``).
+
+    Args:
+        state_dict: Keys such as ``conv1.weight``, ``stage4.2.fuse_layers.0.3.1.running_var``,
+            ``head.0.bias`` (conv 270 -> 270), ``head.1.running_mean`` (BN), ``head.3.weight`` (conv to K).
+
+    Returns:
+        ``backbone.*`` and ``head.conv_layers.*`` / ``head.final_layer.*`` keys with the same tensors (not copied).
+
+    Raises:
+        ConfigError: Keys of another layout, naming some of them.
+
+    Example:
+        >>> sd = {'conv1.weight': torch.zeros(64, 3, 3, 3), 'head.0.bias': torch.zeros(270),
+        ...       'head.1.running_var': torch.ones(270), 'head.3.weight': torch.zeros(98, 270, 1, 1)}
+        >>> list(convert_msra_face(sd))  # doctest: +NORMALIZE_WHITESPACE
+        ['backbone.conv1.weight', 'head.conv_layers.0.bias', 'head.conv_layers.1.running_var',
+         'head.final_layer.weight', 'head.conv_layers.1.num_batches_tracked']
+    """
+    out: StateDict = OrderedDict()
+    unknown = []
+    for key, value in state_dict.items():
+        head = re.fullmatch(r'head\.(\d+)\.(.+)', key)
+        if key.split('.')[0] in BACKBONE_ROOTS:
+            out[f'backbone.{key}'] = value
+        elif head and head.group(1) in FACE_HEAD:
+            out[f'head.{FACE_HEAD[head.group(1)]}.{head.group(2)}'] = value
+        else:
+            unknown.append(key)
+    _reject_unknown(unknown, 'msra-face', 'face landmark')
+    return _complete(out)
+
+
+@dataclass(frozen=True)
+class SourceLayout:
+    """One source layout: what it is for and where its converted weights load.
+
+    Attributes:
+        task: What the weights do, for messages ('HRNet-C classification', 'facial landmarks').
+        sources: The ``--from`` names (:data:`LAYOUTS`) of the code bases that write it.
+        library: The library whose configs take the converted weights.
+        configs: Our config folder of that task.
+        convert: The converter.
+    """
+
+    task: str
+    sources: Tuple[str, ...]
+    library: str
+    configs: str
+    convert: Callable[[Mapping[str, Tensor]], StateDict]
+
+
+# detect_layout's answer -> its layout.
+SOURCE_LAYOUTS: Dict[str, SourceLayout] = {
+    'timm': SourceLayout('HRNet-C classification', ('timm', 'msra'), 'mmpretrain', 'hrnet_cls', convert_timm),
+    'mmpretrain': SourceLayout('HRNet-C classification', ('mmpretrain',), 'mmpretrain', 'hrnet_cls',
+                               convert_mmpretrain),
+    'msra-face': SourceLayout('facial landmarks', ('msra',), 'mmpose', 'hrnet_face', convert_msra_face),
+}
+
+
+def source_layout(state_dict: Mapping[str, Tensor], layout: str) -> SourceLayout:
+    """The :class:`SourceLayout` of a state dict said to come from ``layout`` (one of :data:`LAYOUTS`).
+
+    Raises:
+        ConfigError: Unknown ``layout``; keys already ours, of no known head, or of another code base
+            than ``layout`` (the message names the right ``--from``).
+    """
+    if layout not in LAYOUTS:
+        raise ConfigError(f'--from must be one of {LAYOUTS}, got {layout!r}')
+    found = detect_layout(state_dict)
+    if found == 'hrnet_mm':
+        raise ConfigError('the checkpoint is already in the hrnet_mm layout (backbone.*, neck.incre_modules... or '
+                          'head.conv_layers / head.final_layer): nothing to convert')
+    if found is None:
+        raise ConfigError(f'the checkpoint has no HRNet-C classification head and no face landmark head '
+                          f'({len(state_dict)} keys, e.g. {list(state_dict)[:3]}); for a backbone alone use '
+                          'init_cfg=Pretrained')
+    source = SOURCE_LAYOUTS[found]
+    if layout not in source.sources:
+        raise ConfigError(f'the checkpoint has the {found} layout ({source.task}), not {layout}: use --from '
+                          f"{' or '.join(source.sources)}")
+    return source
 
 
 def convert_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> StateDict:
@@ -169,20 +281,7 @@ def convert_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> StateDi
     Raises:
         ConfigError: Unknown layout, or the keys are of another layout (the message names it).
     """
-    if layout not in CONVERTERS:
-        raise ConfigError(f'--from must be one of {LAYOUTS}, got {layout!r}')
-    found = detect_layout(state_dict)
-    expected = 'timm' if layout == 'msra' else layout
-    if found == 'hrnet_mm':
-        raise ConfigError('the checkpoint is already in the hrnet_mm layout (neck.incre_modules...): '
-                          'nothing to convert')
-    if found is not None and found != expected:
-        other = 'timm or msra' if found == 'timm' else found
-        raise ConfigError(f'the checkpoint has the {found} layout, not {layout}: use --from {other}')
-    if found is None:
-        raise ConfigError(f'the checkpoint has no HRNet-C classification head ({len(state_dict)} keys, e.g. '
-                          f'{list(state_dict)[:3]}); for a backbone alone use init_cfg=Pretrained')
-    return CONVERTERS[layout](state_dict)
+    return source_layout(state_dict, layout).convert(state_dict)
 
 
 def read_checkpoint(path: str) -> StateDict:
@@ -201,13 +300,15 @@ def convert_checkpoint(src: str, dst: str, layout: str, config: Optional[str] = 
     Returns:
         The converted state dict.
     """
-    state_dict = convert_state_dict(read_checkpoint(src), layout)
+    source_dict = read_checkpoint(src)
+    source = source_layout(source_dict, layout)
+    state_dict = source.convert(source_dict)
     if config is not None:
         cfg = load_config(config)
         library = library_of(cfg).name
-        if library != 'mmpretrain':
-            raise ConfigError(f'--config {config} is an {library} config; converted HRNet-C weights load into '
-                              'mmpretrain configs (hrnet_cls/...)')
+        if library != source.library:
+            raise ConfigError(f'--config {config} is an {library} config; converted {source.task} weights load into '
+                              f'{source.library} configs ({source.configs}/...)')
         load_strictly(build_model(cfg)[0], state_dict)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     meta = {'converted_from': layout, 'source': Path(src).name}

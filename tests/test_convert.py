@@ -1,9 +1,11 @@
-"""Checkpoint conversion, against timm's and mmpretrain's own HRNet-C models as oracles."""
+"""Checkpoint conversion, against timm's and mmpretrain's own HRNet-C models and a model of the authors' face
+layout as oracles."""
 from pathlib import Path
 
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
@@ -12,6 +14,7 @@ from hrnet_mm.apis import build_model
 from hrnet_mm.cli import main
 from hrnet_mm.convert import (
     convert_mmpretrain,
+    convert_msra_face,
     convert_state_dict,
     convert_timm,
     detect_layout,
@@ -21,6 +24,8 @@ from hrnet_mm.models import HRNet
 
 REPO = Path(__file__).resolve().parents[1]
 W18 = REPO / 'configs' / 'hrnet_cls' / 'hrnet-w18-c_4xb32_in1k.py'
+FACE = {k: REPO / 'configs' / 'hrnet_face' / f'td-hm_hrnetv2-w18_1xb16-60e_{d}-256x256.py'
+        for k, d in ((98, 'wflw'), (68, '300w'))}
 
 
 def _randomize(net: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -178,3 +183,113 @@ def test_bias_free_heads_get_zero_biases_and_complete_norms():
     assert torch.equal(out['neck.final_layer.0.bias'], torch.zeros(8))
     assert out['neck.final_layer.1.num_batches_tracked'].dtype == torch.long
     assert out['neck.final_layer.0.weight'] is state['final_layer.0.weight']  # not copied
+
+
+# --- The authors' face models (HRNet-Facial-Landmark-Detection) ---------------------------------------------
+
+
+def _authors_face_net(num_joints: int) -> torch.nn.Module:
+    """A model with the authors' face layout and computation, written here independently of hrnet_mm.
+
+    Their ``HighResolutionNet`` is the MSRA HRNet (here mmpose's, which has its keys: ``conv1``, ``bn1``,
+    ``layer1``, ``transition1``, ``stage2``, ... at the top level; stage 4 keeps all four outputs and
+    fuses bilinearly), whose four outputs are resized bilinearly (``align_corners=False``) to the first
+    one's size and concatenated, then ``head = Sequential(Conv2d(270, 270, 1), BatchNorm2d(270,
+    momentum=0.01), ReLU, Conv2d(270, K, 1))``; both convs have biases.
+    """
+    from mmpose.models.backbones import HRNet as StockHRNet
+
+    widths = (18, 36, 72, 144)
+    extra = dict(
+        stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(4,), num_channels=(64,)),
+        stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(4,) * 2, num_channels=widths[:2]),
+        stage3=dict(num_modules=4, num_branches=3, block='BASIC', num_blocks=(4,) * 3, num_channels=widths[:3]),
+        stage4=dict(num_modules=3, num_branches=4, block='BASIC', num_blocks=(4,) * 4, num_channels=widths,
+                    multiscale_output=True),
+        upsample=dict(mode='bilinear', align_corners=False))
+
+    class AuthorsFaceNet(StockHRNet):
+        def __init__(self):
+            super().__init__(extra=extra)
+            channels = sum(widths)
+            self.head = torch.nn.Sequential(
+                torch.nn.Conv2d(channels, channels, 1), torch.nn.BatchNorm2d(channels, momentum=0.01),
+                torch.nn.ReLU(inplace=True), torch.nn.Conv2d(channels, num_joints, 1))
+
+        def forward(self, x):
+            xs = super().forward(x)
+            size = xs[0].shape[-2:]
+            ups = [F.interpolate(t, size=size, mode='bilinear', align_corners=False) for t in xs[1:]]
+            return self.head(torch.cat([xs[0], *ups], 1))
+
+    torch.manual_seed(5)
+    net = AuthorsFaceNet()
+    for m in net.head.modules():  # torch's default init would leave the head's biases small and alike
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.05)
+    _randomize(net, seed=6)  # leaves it in eval mode (mmpose's train() returns None, hence no chaining)
+    return net
+
+
+@pytest.fixture(scope='module')
+def authors_wflw():
+    return _authors_face_net(98)
+
+
+def test_authors_face_layout_is_detected_and_maps_key_for_key(authors_wflw):
+    state = authors_wflw.state_dict()
+    assert {'head.0.bias', 'head.1.running_var', 'head.3.weight'} <= set(state)
+    assert detect_layout(state) == 'msra-face'
+    converted = convert_msra_face(state)
+    ours = build_model(str(FACE[98]))[0]
+    assert {k: v.shape for k, v in converted.items()} == {k: v.shape for k, v in ours.state_dict().items()}
+    assert converted['head.conv_layers.0.bias'] is state['head.0.bias']  # not copied
+    assert converted['head.final_layer.weight'] is state['head.3.weight']
+    assert sum(p.numel() for p in authors_wflw.parameters()) == sum(p.numel() for p in ours.parameters())
+
+
+def test_cli_converts_the_authors_face_model_with_equal_heatmaps(authors_wflw, tmp_path, capsys):
+    # Released files (HR18-WFLW.pth) are a plain state dict; no num_batches_tracked as from old PyTorch.
+    src, dst = tmp_path / 'HR18-WFLW.pth', tmp_path / 'out' / 'hr18_wflw.safetensors'
+    torch.save({k: v for k, v in authors_wflw.state_dict().items() if not k.endswith('num_batches_tracked')}, src)
+    assert _run(['convert', str(src), str(dst), '--from', 'msra', '--config', str(FACE[98])]) == 0
+    out = capsys.readouterr().out
+    assert 'loads strictly' in out and 'neck 0' in out
+    model = build_model(str(FACE[98]), checkpoint=str(dst))[0]
+    image = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        expected = authors_wflw(image)
+        got = model(image, None, mode='tensor')
+    assert expected.shape == got.shape == (2, 98, 32, 32)
+    scale = float(expected.abs().max())
+    assert scale > 0.1 and expected.std() > 0.01
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_training_snapshots_of_the_authors_code_convert_too(authors_wflw):
+    # Their train.py saves DataParallel's state dict (module. prefix) under 'state_dict'.
+    from hrnet_mm.checkpoint.backbone import unwrap_state_dict
+    snapshot = {'epoch': 60, 'state_dict': {f'module.{k}': v for k, v in authors_wflw.state_dict().items()}}
+    converted = convert_state_dict(unwrap_state_dict(snapshot), 'msra')
+    assert set(converted) == set(build_model(str(FACE[98]))[0].state_dict())
+
+
+def test_face_checkpoints_fail_clearly_in_the_wrong_place(authors_wflw, tmp_path, capsys):
+    state = authors_wflw.state_dict()
+    with pytest.raises(ConfigError, match=r'msra-face layout \(facial landmarks\), not timm: use --from msra'):
+        convert_state_dict(state, 'timm')
+    with pytest.raises(ConfigError, match=r'no part of the msra-face face landmark layout.*incre_modules'):
+        convert_msra_face({**state, 'incre_modules.0.0.conv1.weight': torch.zeros(1)})
+    stock_face = build_model(str(FACE[98]))[0].state_dict()  # mmpose's keys: nothing to convert
+    with pytest.raises(ConfigError, match='already in the hrnet_mm layout'):
+        convert_state_dict(stock_face, 'msra')
+    src = tmp_path / 'HR18-WFLW.pth'
+    torch.save(state, src)
+    capsys.readouterr()
+    for config, expected in ((W18, 'is an mmpretrain config; converted facial landmarks weights load into mmpose '
+                                   'configs (hrnet_face/...)'),
+                             (FACE[68], 'shape mismatches')):
+        assert _run(['convert', str(src), str(tmp_path / 'x.pth'), '--from', 'msra', '--config', str(config)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1, err  # one line, exit 2
+    assert not (tmp_path / 'x.pth').exists()

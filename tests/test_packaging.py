@@ -20,7 +20,7 @@ SEG_W18 = 'hrnet_seg/fcn_hrnetv2-w18_4xb2-40k_cityscapes-512x1024.py'
 REPO_CONFIGS = sorted(p.relative_to(REPO).as_posix() for p in (REPO / 'configs').glob('*/*.py'))
 # What mim runs: `mim train|test hrnet_mm` -> .mim/tools/train.py|test.py; `mim run hrnet_mm make_seg_data`.
 MIM_TOOLS = [f'tools/{name}.py' for name in ('train', 'test', 'make_seg_data', 'make_pose_data', 'make_det_data',
-                                              'make_cls_data')]
+                                              'make_cls_data', 'make_face_data')]
 # Not sources: the environment, build outputs, data and caches (top level), and anywhere below
 # caches, egg-info and the generated .mim folder itself.
 TOP_LEVEL_SKIP = {'.venv', '.git', 'build', 'dist', 'work_dirs', 'data', '.pytest_cache', '.ruff_cache', '.mypy_cache'}

@@ -124,6 +124,7 @@ OWN_DICTS = [
     'hrnet_pose/td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96.py',
     'hrnet_det/faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256.py',
     'hrnet_cls/hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64.py',
+    'hrnet_face/td-hm_hrnetv2-w18s-v1_1xb32-30e_synthetic-96x96.py',
 ]
 
 
@@ -138,7 +139,8 @@ def test_user_configs_inheriting_through_hrnet_mm_build(tmp_path):
     lines = [line for line in proc.stdout.splitlines() if line.startswith(('ok ', 'FAIL '))]
     assert proc.returncode == 0 and len(lines) == len(OWN_DICTS), proc.stdout[-3000:] + proc.stderr[-3000:]
     models = [line.split()[2] for line in lines]
-    assert models == ['EncoderDecoder', 'EncoderDecoder', 'TopdownPoseEstimator', 'FasterRCNN', 'ImageClassifier']
+    assert models == ['EncoderDecoder', 'EncoderDecoder', 'TopdownPoseEstimator', 'FasterRCNN', 'ImageClassifier',
+                      'TopdownPoseEstimator']
     assert 'Failed to search registry' not in proc.stdout + proc.stderr  # mmpose's codec registry included
 
 

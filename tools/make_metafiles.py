@@ -6,7 +6,7 @@ built from the config on CPU (no weights downloaded); ``FLOPs`` is in GFLOPs as 
 given as ``FLOPs Input Size``, counted on the ``meta`` device so that large inputs cost nothing:
 
 * segmentation: the training crop (``crop_size``);
-* pose: the codec's input size;
+* pose and face landmarks: the codec's input size;
 * detection: 800x1333, the dense part only (backbone, neck, RPN or single-stage head), as in
   tools/config_params.py: RoI heads depend on the number of proposals.
 
@@ -42,19 +42,24 @@ FOLDERS: Dict[str, Dict[str, Any]] = {
     'hrnet_cls': dict(name='HRNet-C', backbone='HRNet', task='Image Classification',
                       head={f'hrnet-{w}-c': 'HRNet-C head' for w in ('w18s-v1', 'w18s-v2', 'w18', 'w30', 'w32', 'w40',
                                                                      'w44', 'w48', 'w64')}),
+    'hrnet_face': dict(name='HRNetV2-Face', backbone='HRNetV2', task='Face 2D Keypoint',
+                       head={'td-hm': 'Top-down Heatmap'}),
 }
 
 DATASETS = {'CityscapesDataset': 'Cityscapes', 'ADE20KDataset': 'ADE20K', 'PascalContextDataset': 'PASCAL Context',
             'PascalContextDataset59': 'PASCAL Context 59', 'LIPDataset': 'LIP', 'CocoDataset': 'COCO',
-            'MpiiDataset': 'MPII', 'ImageNet': 'ImageNet-1k'}
+            'MpiiDataset': 'MPII', 'ImageNet': 'ImageNet-1k', 'WFLWDataset': 'WFLW', 'Face300WDataset': '300W',
+            'COFWDataset': 'COFW', 'AFLWDataset': 'AFLW'}
 SYNTHETIC = 'Synthetic'
 
-# Measured runs of the synthetic demo configs (make demo / demo-pose / demo-det / demo-cls), see configs/*/README.md.
+# Measured runs of the synthetic demo configs (make demo / demo-pose / demo-det / demo-cls / demo-face), see
+# configs/*/README.md.
 DEMO_RESULTS = {
     'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128': {'mIoU': 89.96},
     'td-hm_hrnetv1-w18s-v2_1xb32-15e_synthetic-128x96': {'AP': 0.961},
     'faster-rcnn_hrnetv2p-w18s-v2_1xb4-400it_synthetic-256': {'box AP': 66.9},
     'hrnet-w18s-v1-c_1xb32-1000it_synthetic-64x64': {'Top 1 Accuracy': 96.0},
+    'td-hm_hrnetv2-w18s-v1_1xb32-30e_synthetic-96x96': {'NME': 0.0471},
 }
 DEMO_RESOURCES = '2-core CPU'
 

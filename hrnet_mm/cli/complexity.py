@@ -5,11 +5,12 @@ from .types import arch_preset, height_width, positive_int
 
 DESCRIPTION = """\
 Count the parameters and GFLOPs of an HRNet model (backbone alone, or with the paper's pose,
-segmentation or classification head) at an input size, next to the paper's table."""
+segmentation, classification or facial landmark head) at an input size, next to the paper's table."""
 EPILOG = """\
 examples:
   hrnet-mm complexity w32 --task pose --input 256x192 --num-outputs 17
   hrnet-mm complexity w48 --task seg --input 512x1024 --num-outputs 19
+  hrnet-mm complexity w18 --task face --input 256x256 --num-outputs 98   # HRNetV2-W18 on WFLW
   hrnet-mm complexity --all                 # every row of the paper's table"""
 
 
@@ -18,10 +19,11 @@ def add_parser(sub) -> None:
                        description=DESCRIPTION, epilog=EPILOG)
     p.add_argument('arch', nargs='?', default='w32', type=arch_preset,
                    help='preset or alias, e.g. w32, W48, w18-small (= w18-small-v1), w18-small-v2')
-    p.add_argument('--task', choices=('backbone', 'pose', 'seg', 'cls'), default='backbone',
+    p.add_argument('--task', choices=('backbone', 'pose', 'seg', 'cls', 'face'), default='backbone',
                    help='the backbone alone (default) or with the paper head of that task')
     p.add_argument('--input', type=height_width, default=(256, 192), help='HxW, default 256x192')
-    p.add_argument('--num-outputs', type=positive_int, default=17, help='keypoints (pose) or classes (seg, cls)')
+    p.add_argument('--num-outputs', type=positive_int, default=17,
+                   help='keypoints (pose), landmarks (face) or classes (seg, cls)')
     p.add_argument('--all', action='store_true', help="every row of the paper's table")
     p.set_defaults(run=run)
 
@@ -31,10 +33,11 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     if args.all:
         for task, key, count in (('pose', 'pose', 'num_keypoints'), ('seg', 'seg', 'num_classes'),
-                                 ('cls', 'cls', 'num_classes')):
+                                 ('cls', 'cls', 'num_classes'), ('face', 'face', 'num_keypoints')):
             for row in paper_table()[key]:
                 params, gflops = measure(task, row['arch'], tuple(row['input']), row[count])
-                rows.append((task, row['arch'], row['input'], params, gflops, row['params_m'], row['gflops']))
+                name = f"{task} ({row['dataset']}, {row[count]})" if 'dataset' in row else task  # one row per dataset
+                rows.append((name, row['arch'], row['input'], params, gflops, row['params_m'], row['gflops']))
     else:
         params, gflops = measure(args.task, args.arch, args.input, args.num_outputs)
         rows.append((args.task, args.arch, list(args.input), params, gflops, None, None))

@@ -27,6 +27,6 @@ def test_demo_names_the_gpu_with_cuda(monkeypatch):
 
 def test_every_demo_task_has_its_config_and_generator():
     demo = _demo()
-    assert set(demo.TASKS) == {'seg', 'pose', 'det', 'cls'}
+    assert set(demo.TASKS) == {'seg', 'pose', 'det', 'cls', 'face'}
     for task in demo.TASKS.values():
         assert (REPO / task['config']).is_file() and callable(task['data'])
