@@ -48,6 +48,7 @@ CUDA_TESTS=(
   tests/test_tools/test_pose_training.py
   tests/test_tools/test_det_training.py
   tests/test_tools/test_cls_training.py
+  tests/test_tools/test_face_training.py
   tests/test_tools/test_benchmark.py
   tests/test_tools/test_demo.py
   tests/test_cli/test_runner.py
