@@ -1,6 +1,16 @@
-"""hrnet_mm: HRNet (TPAMI 2020) backbone, fusion blocks and necks for OpenMMLab 2.x."""
+"""hrnet_mm: HRNet (TPAMI 2020) backbone, fusion blocks and necks for OpenMMLab 2.x.
+
+``import hrnet_mm`` (a config's ``custom_imports``) costs about what importing mmengine's registries
+costs: it adds our child registries (scope ``hrnet_mm``) and the ``hrnet_mm::`` config names. What
+needs torch and mmcv (registering the modules, the checked checkpoint loaders, the stack checks) is
+:mod:`hrnet_mm.plugin`, imported at once when torch is already loaded, else on first use: the first
+``hrnet_mm.*`` registry lookup, the first ``hrnet_mm.HRNet``-style attribute, or
+:func:`activate`.
+"""
 import os
+import sys
 import warnings
+from typing import Any
 
 # mmengine 0.10 imports pkg_resources, whose deprecation notice would be the first line of every
 # hrnet-mm command's output; it is about mmengine's packaging, not about anything the user did.
@@ -8,28 +18,29 @@ import warnings
 if os.environ.get('HRNET_MM_KEEP_WARNINGS', '0').strip().lower() not in ('1', 'true', 'yes', 'on'):
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
-from .environment import log_problems  # noqa: E402
-
-# What pip cannot pin (a numpy-2 build of xtcocotools, a setuptools with pkg_resources): one line each.
-log_problems()
-
-from .checkpoint import install_checkpoint_loaders  # noqa: E402
+# config_lookup lets mmengine resolve hrnet_mm:: configs; registry adds our child registries.
+from . import config_lookup, registry  # noqa: E402,F401
 from .version import __version__  # noqa: E402,F401
 
-# Importing hrnet_mm (custom_imports in a config) routes mmengine's checkpoint loading, for every
-# scheme, through one checked, data-only load (hrnet_mm/checkpoint/); HRNET_MM_SAFE_LOADING=0 opts out.
-install_checkpoint_loaders()
+MODEL_CLASSES = ('HRModule', 'HRNet', 'HRNetClsNeck', 'HRNetV2Neck', 'HRNetV2pNeck', 'MultiResolutionFusion')
 
-# config_lookup lets mmengine resolve hrnet_mm:: configs; models registers the modules.
-from . import config_lookup  # noqa: E402,F401
 
-try:
-    from . import models  # noqa: F401
-    from .models import HRModule, HRNet, HRNetClsNeck, HRNetV2Neck, HRNetV2pNeck, MultiResolutionFusion  # noqa: F401
-except ModuleNotFoundError as err:
-    if (err.name or '').split('.')[0] != 'mmcv':
-        raise
-    # `python -m hrnet_mm.rebuild mmcv` runs inside this package before mmcv exists: say it, go on.
-    import logging
-    logging.getLogger('hrnet_mm').warning('hrnet_mm: mmcv is not installed, so no model is registered; '
-                                          'build it with: python -m hrnet_mm.rebuild mmcv')
+def activate() -> None:
+    """Register the modules and install the checkpoint loaders now (:mod:`hrnet_mm.plugin`); idempotent.
+
+    Raises:
+        ModuleNotFoundError: torch or mmcv is missing (``python -m hrnet_mm.rebuild mmcv`` builds mmcv).
+    """
+    from . import plugin  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in MODEL_CLASSES:
+        activate()
+        from . import models
+        return getattr(models, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+if 'torch' in sys.modules:  # torch is paid for already: no reason to wait
+    activate()

@@ -53,10 +53,10 @@ from hrnet_mm.apis.libraries import library_of
 from hrnet_mm.checkpoint.backbone import load_strictly, unwrap_state_dict
 from hrnet_mm.checkpoint.safetensors_file import META_KEY, meta_as_text, save_safetensors
 from hrnet_mm.checkpoint.saving import temporary_file
+from hrnet_mm.constants import LAYOUTS
 from hrnet_mm.errors import ConfigError
 
 StateDict = Dict[str, Tensor]
-LAYOUTS = ('timm', 'msra', 'mmpretrain')  # the code bases --from names
 BACKBONE_ROOTS = ('conv1', 'bn1', 'conv2', 'bn2', 'layer1', 'transition1', 'transition2', 'transition3',
                   'stage2', 'stage3', 'stage4')
 NECK_ROOTS = ('incre_modules', 'downsamp_modules', 'final_layer')

@@ -10,10 +10,13 @@ The xtcocotools fix is :mod:`hrnet_mm.rebuild` (``python -m hrnet_mm.rebuild xtc
 """
 import importlib.util
 import logging
+import re
 from typing import Dict, List, Optional
 
 LOGGER = logging.getLogger('hrnet_mm')
 NUMPY_BELOW = (2, 4)
+# The oldest torch the fast suite passes on (docs/install.md, "Supported stacks"; make test-stacks).
+MIN_TORCH = (2, 1)
 LOGGED: set = set()  # the lines log_problems wrote: a command failing on one of them need not repeat it
 
 FIXES: Dict[str, str] = {
@@ -23,6 +26,88 @@ FIXES: Dict[str, str] = {
 }
 # The libraries that need each fix; None: every library (mmengine resolves `mmseg::` bases with it).
 NEEDED_BY: Dict[str, Optional[tuple]] = {'setuptools': None, 'numpy': ('mmpose',), 'xtcocotools': ('mmpose',)}
+
+
+# The command that installs each piece of the stack a command may import, by top-level module name.
+INSTALLS: Dict[str, str] = {
+    'torch': 'pip install torch torchvision  (the build for your CUDA or CPU)',
+    'torchvision': 'pip install torchvision  (the release that matches your torch)',
+    'mmcv': 'python -m hrnet_mm.rebuild mmcv',
+    'mmengine': "pip install 'mmengine==0.10.7'",
+    'mmseg': "pip install 'hrnet_mm[seg]'",
+    'mmdet': "pip install 'hrnet_mm[det]'",
+    'mmpose': "pip install --no-deps 'mmpose==1.3.2' && pip install 'hrnet_mm[pose]'",
+    'mmpretrain': "pip install 'hrnet_mm[cls]'",
+    'xtcocotools': 'python -m hrnet_mm.rebuild xtcocotools',
+    'tensorboard': 'pip install tensorboard',
+    'onnx': "pip install 'hrnet_mm[deploy]'",
+    'onnxruntime': "pip install 'hrnet_mm[deploy]'",
+    'openvino': "pip install 'hrnet_mm[deploy]'",
+    'torchao': 'pip install torchao',
+}
+MMCV_OPS = 'mmcv._ext'  # mmcv's compiled ops: missing from mmcv-lite, broken by a build for another torch
+
+
+def missing_piece(err: ImportError) -> Optional[str]:
+    """The line for an import that failed on a piece of the stack: what is missing and what installs it.
+
+    Args:
+        err: The ImportError (or ModuleNotFoundError) a command met.
+
+    Returns:
+        ``<piece> is not installed (No module named ...); install it with: <command>``, a line for
+        mmcv's ops, or None when the module is none of :data:`INSTALLS` (a bug, not a set-up problem).
+
+    Example:
+        >>> print(missing_piece(ModuleNotFoundError("No module named 'tensorboard'", name='tensorboard')))
+        tensorboard is not installed; install it with: pip install tensorboard
+        >>> missing_piece(ModuleNotFoundError("No module named 'scipy.x'", name='scipy.x')) is None
+        True
+    """
+    name = err.name or ''
+    if name == MMCV_OPS or name.startswith(MMCV_OPS + '.'):
+        return ("mmcv's compiled ops do not import (mmcv-lite, or a build for another torch); "
+                f'rebuild them with: {INSTALLS["mmcv"]} --force')
+    top = name.split('.')[0]
+    if top not in INSTALLS:
+        return None
+    if isinstance(err, ModuleNotFoundError) and name == top:
+        return f'{top} is not installed; install it with: {INSTALLS[top]}'
+    detail = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+    return f'{top} is installed but does not import ({detail}); reinstall it with: {INSTALLS[top]}'
+
+
+def require_module(name: str) -> None:
+    """Raise a :class:`~hrnet_mm.errors.MissingPackageError` naming what installs ``name`` if it is missing.
+
+    For a command to check an optional piece (``tensorboard``, an engine) before it starts work that
+    would fail on it much later. Only looks the module up; nothing is imported.
+    """
+    from hrnet_mm.errors import MissingPackageError
+    if importlib.util.find_spec(name) is None:
+        raise MissingPackageError(missing_piece(ModuleNotFoundError(f'No module named {name!r}', name=name))
+                                  or f'{name} is not installed')
+
+
+def torch_too_old(version: str) -> Optional[str]:
+    """The line that refuses a torch older than :data:`MIN_TORCH`, or None for a supported one.
+
+    Args:
+        version: ``torch.__version__`` (``'2.1.2+cu121'``, ``'2.5.0a0+git1234'``); one that does not
+            start with ``major.minor`` is not refused.
+
+    Example:
+        >>> print(torch_too_old('2.0.1+cu118'))  # doctest: +ELLIPSIS
+        hrnet_mm needs torch >= 2.1, found 2.0.1+cu118; install a newer one: pip install 'torch>=2.1' ...
+        >>> torch_too_old('2.1.0a0+git5f0a1f7') is None
+        True
+    """
+    found = re.match(r'(\d+)\.(\d+)', version)
+    if found is None or (int(found.group(1)), int(found.group(2))) >= MIN_TORCH:
+        return None
+    floor = '.'.join(map(str, MIN_TORCH))
+    return (f"hrnet_mm needs torch >= {floor}, found {version}; install a newer one: "
+            f"pip install 'torch>={floor}' torchvision  (the build for your CUDA or CPU)")
 
 
 def _numpy_version() -> tuple:

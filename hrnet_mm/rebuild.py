@@ -519,7 +519,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None) -> int:
-    parser = _Parser(prog='python -m hrnet_mm.rebuild',
+    parser = _Parser(prog='python -m hrnet_mm.rebuild', allow_abbrev=False,
                      description='Build mmcv 2.1.0 (with its ops) or xtcocotools from source against this '
                                  'environment, and install it.')
     parser.add_argument('package', choices=sorted(REBUILDS))

@@ -97,13 +97,16 @@ def _adopt_own_roots(module) -> None:
     """
     for value in vars(module).values():
         if isinstance(value, Registry) and value.parent is None and SCOPE not in value._children:
-            PluginRegistry(value.name, parent=value, scope=SCOPE, locations=[SCOPE])
+            PluginRegistry(value.name, parent=value, scope=SCOPE, locations=LOCATIONS)
 
 
-def _child(root_registry: Registry, locations=('hrnet_mm',)) -> PluginRegistry:
-    # locations: importing hrnet_mm registers all it has; without one, mmengine would look for a
-    # `hrnet_mm.utils.register_all_modules` and warn that it is missing
-    return PluginRegistry(root_registry.name, parent=root_registry, scope=SCOPE, locations=list(locations))
+# mmengine imports a registry's locations before its first lookup: hrnet_mm.plugin registers all we
+# have (without a location, it would look for a `hrnet_mm.utils.register_all_modules` and warn).
+LOCATIONS = ['hrnet_mm.plugin']
+
+
+def _child(root_registry: Registry) -> PluginRegistry:
+    return PluginRegistry(root_registry.name, parent=root_registry, scope=SCOPE, locations=LOCATIONS)
 
 
 # Named as in mmengine.registry (and mmseg / mmdet / mmpose / mmpretrain).
@@ -115,7 +118,7 @@ STRATEGIES = _child(root.STRATEGIES)
 DATASETS = _child(root.DATASETS)
 DATA_SAMPLERS = _child(root.DATA_SAMPLERS)
 TRANSFORMS = _child(root.TRANSFORMS)
-MODELS = _child(root.MODELS, locations=['hrnet_mm.models'])
+MODELS = _child(root.MODELS)
 MODEL_WRAPPERS = _child(root.MODEL_WRAPPERS)
 WEIGHT_INITIALIZERS = _child(root.WEIGHT_INITIALIZERS)
 OPTIMIZERS = _child(root.OPTIMIZERS)

@@ -179,9 +179,10 @@ def test_wheel_ships_configs_and_resolves_them_when_installed(tmp_path):
 # every packaged config, the synthetic demos and the inferencers from a folder outside the repository.
 
 PACKAGED = sorted(p.relative_to(REPO / 'configs').as_posix() for p in (REPO / 'configs').glob('*/*.py'))
-# The stack a user already has: torch, torchvision and mmcv with what they depend on, borrowed from
-# this environment (a .pth entry, after the venv's own site-packages) instead of installed again.
-BORROWED = ('torch', 'torchvision', 'mmcv')
+# The stack a user already has: torch and torchvision with what they depend on, borrowed from this
+# environment (a .pth entry, after the venv's own site-packages) instead of installed again. mmcv
+# comes from the documented `python -m hrnet_mm.rebuild mmcv` (its cached wheel for this torch).
+BORROWED = ('torch', 'torchvision')
 NEVER_BORROWED = {'pip', 'setuptools', 'wheel'}  # the venv's own: the wheel's pins decide them
 INSTALL_DOC = REPO / 'docs' / 'install.md'
 DEMOS = {  # library -> (demo config, data generator, its flags, --cfg-options for a 2-iteration run)
@@ -199,6 +200,14 @@ DEMOS = {  # library -> (demo config, data generator, its flags, --cfg-options f
                                                     'default_hooks.checkpoint.interval=2']),
 }
 ANNOTATIONS = {'mmpose': 'annotations/person_keypoints_val.json', 'mmdet': 'annotations/instances_val.json'}
+
+
+def _rebuild_mmcv_line() -> str:
+    """The mmcv line of docs/install.md's first block (Install with pip)."""
+    block = INSTALL_DOC.read_text().split('## Install with pip', 1)[1].split('```bash\n', 1)[1].split('```', 1)[0]
+    found = [line.split('  #')[0].strip() for line in block.splitlines() if 'hrnet_mm.rebuild mmcv' in line]
+    assert len(found) == 1, block
+    return found[0]
 
 
 def _install_lines() -> list:
@@ -271,6 +280,78 @@ INFER = textwrap.dedent("""\
 """)
 
 
+# Runs hrnet-mm commands in one process (the installed wheel's cli.main) and reports each one's status
+# and output; first writes a stock mmpretrain HRNet-W18 classifier's checkpoint for `convert`.
+USER_PATH = textwrap.dedent("""\
+    import contextlib, io, json, sys
+    import torch
+    from hrnet_mm.apis import build_model
+    from hrnet_mm.cli import main
+    torch.save({'state_dict': build_model('mmpretrain::hrnet/hrnet-w18_4xb32_in1k.py')[0].state_dict()},
+               'stock_cls.pth')
+    results = []
+    for argv in json.loads(sys.argv[1]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as stop:
+                code = stop.code
+        results.append(dict(argv=argv, code=code, out=out.getvalue(), err=err.getvalue()))
+    print(json.dumps(results))
+""")
+COMMANDS = ('train', 'test', 'infer', 'infer-pose', 'export', 'convert', 'publish', 'complexity')
+
+
+def _user_path_calls(config: dict, checkpoint: dict, image: dict, options: dict, out: Path):
+    """(argv, what stdout shows) of one real call per command but train (step 4), and (argv, what the one
+    line on stderr says) of a user's mistakes: those a new user made, then more of the same kinds."""
+    seg, seg_pth, seg_options = config['mmseg'], checkpoint['mmseg'], ['--cfg-options', *options['mmseg']]
+    seg_onnx, pose_onnx = out / 'exports' / Path(seg_pth).with_suffix('.onnx').name, out / 'pose.onnx'
+    cls_config = 'hrnet_cls/hrnet-w18-c_4xb32_in1k.py'
+    (out / 'damaged.onnx').write_bytes(b'\x08\x07not a model')
+    real = [
+        (['complexity', 'w18'], 'GFLOPs'),
+        (['export', seg, seg_pth, '--dynamic', '--out', f'{out / "exports"}/'], f'wrote {seg_onnx}'),
+        (['export', config['mmpose'], checkpoint['mmpose'], '--out', str(pose_onnx)], f'wrote {pose_onnx}'),
+        (['infer', seg, str(seg_onnx), image['mmseg'], '--out-dir', str(out / 'seg_vis')], 'seg_vis'),
+        (['test', seg, seg_pth, *seg_options], 'mIoU'),
+        (['test', seg, str(seg_onnx), *seg_options], 'mIoU'),
+        (['publish', seg_pth, '--out', str(out / 'release.safetensors')], 'release'),
+        (['convert', 'stock_cls.pth', str(out / 'converted.safetensors'), '--from', 'mmpretrain', '--config',
+          cls_config], 'converted.safetensors'),
+    ]
+    mistakes = [  # found by a new user
+        (['test', seg, checkpoint['mmpose'], *seg_options], 'does not fit'),
+        (['infer', seg, str(pose_onnx), image['mmseg']], 'does not fit'),
+        (['train', seg, '--dry-run', '--cfg-options', 'train_cfg.max_iter=4'], 'did you mean train_cfg.max_iters?'),
+        (['train', seg, '--dry-run', '--cfg-options', 'trian_cfg.max_iters=4'], 'did you mean train_cfg.max_iters?'),
+        (['train', seg, '--dry-run', '--cfg-options', 'model.backbone.archh=w18'], 'model.backbone.arch'),
+        (['train', seg, '--dry-run', '--cfg-options', 'model.backbone.arch=w99'], 'w99'),
+        (['train', seg, '--gpu', '2'], '--gpu'),
+        (['infer', seg, str(seg_onnx), image['mmseg'], '--kpt-thr', '0.3'], 'applies to pose configs'),
+    ] + [  # more of the same kinds
+        (['trian', seg], 'invalid choice'),
+        (['test', 'missing.py', seg_pth], 'missing.py'),
+        (['test', seg, str(out / 'missing.pth')], 'missing.pth'),
+        (['test', seg, str(seg_onnx), '--gpus', '2'], '--gpus'),
+        (['infer', seg, str(seg_onnx), 'missing.png'], 'missing.png'),
+        (['infer', seg, str(out / 'damaged.onnx'), image['mmseg']], 'damaged.onnx'),
+        (['infer-pose', seg, seg_pth, image['mmseg']], 'is an mmseg config'),
+        (['infer-pose', config['mmpose'], seg_pth, image['mmpose']], 'does not fit'),
+        (['export', seg, str(out / 'missing.pth')], 'missing.pth'),
+        (['export', seg, seg_pth, '--opset', '5'], 'opset'),
+        (['export', config['mmpose'], seg_pth], 'does not fit'),
+        (['complexity', 'w99'], 'w99'),
+        (['publish', str(out / 'missing.pth')], 'missing.pth'),
+        (['convert', 'stock_cls.pth', str(out / 'x.pth'), '--from', 'timm', '--config', seg], 'x'),
+        (['train', seg, '--launcher', 'slurmm'], 'invalid choice'),
+        (['train', seg, '--dry-run', '--cfg-options', 'optimizer.lr=0.1'],
+         'did you mean optim_wrapper.optimizer.lr?'),
+    ]
+    return real, mistakes
+
+
 @pytest.mark.slow
 @pytest.mark.release
 def test_installed_wheel_builds_trains_and_infers_outside_the_repo(tmp_path):
@@ -296,6 +377,8 @@ def test_installed_wheel_builds_trains_and_infers_outside_the_repo(tmp_path):
     lines = _install_lines()
     assert len(lines) == 4 and lines[0].startswith('pip install') and 'xtcocotools' in lines[2]
     _run(lines[0], cwd=elsewhere, env=env, shell=True)
+    verdict = _run(_rebuild_mmcv_line(), cwd=elsewhere, env=env, shell=True, timeout=3600).strip().splitlines()[-1]
+    assert verdict.startswith('mmcv 2.1.0') and verdict.endswith(': ok'), verdict
     _run(lines[1], cwd=elsewhere, env=env, shell=True)
     check = [str(python), '-c', 'import hrnet_mm; import xtcocotools._mask']
     before = subprocess.run(check[:2] + ['import hrnet_mm'], cwd=elsewhere, env=env, capture_output=True, text=True)
@@ -326,7 +409,7 @@ def test_installed_wheel_builds_trains_and_infers_outside_the_repo(tmp_path):
 
     # 4. Each demo: data through `mim run`, two iterations through hrnet-mm train (user config) and
     #    through the stock tool (the packaged file itself); mim train and mim test for seg.
-    config, checkpoint, image = {}, {}, {}
+    config, checkpoint, image, data_options = {}, {}, {}, {}
     listed = _run(['mim', 'search', 'hrnet_mm'], cwd=elsewhere, env=env)
     assert all(Path(name).stem in listed for name in (d[0] for d in DEMOS.values()))
     for library, (demo, generator, flags, short) in DEMOS.items():
@@ -336,6 +419,7 @@ def test_installed_wheel_builds_trains_and_infers_outside_the_repo(tmp_path):
         options += [f'{split}_dataloader.batch_size=2' for split in ('train', 'val', 'test')]
         if library in ANNOTATIONS:
             options += [f'{split}_evaluator.ann_file={data / ANNOTATIONS[library]}' for split in ('val', 'test')]
+        data_options[library] = options
         user = elsewhere / f'my_{library}.py'
         user.write_text(f"_base_ = 'hrnet_mm::{demo}'\n")
         ours = elsewhere / 'work' / f'{library}_hrnet_mm'
@@ -367,3 +451,19 @@ def test_installed_wheel_builds_trains_and_infers_outside_the_repo(tmp_path):
     out = _run(['hrnet-mm', 'infer-pose', config['mmpose'], checkpoint['mmpose'], image['mmpose'], '--out-dir',
                 str(elsewhere / 'pose_vis')], cwd=elsewhere, env=env)
     assert '1 person(s)' in out and any((elsewhere / 'pose_vis' / 'visualizations').iterdir())
+
+    # 6. Each command's help (no torch needed), one real call of each, and a user's mistakes: each real
+    #    call shows its result with status 0, each mistake is one line on stderr with status 2.
+    for argv in (['--help'], *([command, '--help'] for command in COMMANDS)):
+        shown = _run(['hrnet-mm', *argv], cwd=elsewhere, env=env)
+        assert shown.startswith('usage: hrnet-mm'), (argv, shown[:300])
+    real, mistakes = _user_path_calls(config, checkpoint, image, data_options, elsewhere)
+    calls = [argv for argv, _ in real + mistakes]
+    out = _run([str(python), '-c', USER_PATH, json.dumps(calls)], cwd=elsewhere, env=env, timeout=1800)
+    results = json.loads(out.strip().splitlines()[-1])
+    for (argv, shows), result in zip(real, results):  # `test CONFIG x.pth` runs the stock tool: its own output
+        assert result['code'] == 0 and (shows in result['out'] + result['err'] or argv[0] == 'test' and shows in out), \
+            (argv, result)
+    for (argv, says), result in zip(mistakes, results[len(real):]):
+        lines = result['err'].strip().splitlines()
+        assert result['code'] == 2 and len(lines) == 1 and says in lines[0], (argv, result)

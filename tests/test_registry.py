@@ -154,3 +154,15 @@ def test_the_warning_filter_has_its_switch():
         done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True,
                               env={**__import__('os').environ, 'HRNET_MM_KEEP_WARNINGS': value})
         assert done.stdout.strip() == hidden, (value, done.stdout, done.stderr[-500:])
+
+
+def test_importing_hrnet_mm_alone_imports_no_torch_and_the_first_lookup_registers():
+    import subprocess
+    import sys
+    script = ('import sys, hrnet_mm\n'
+              'print(sorted(m for m in ("torch", "mmcv", "cv2") if m in sys.modules))\n'
+              'from mmengine.registry import MODELS\n'
+              'print(MODELS.get("hrnet_mm.HRNet").__name__, "torch" in sys.modules)\n'
+              'print(hrnet_mm.HRNetV2Neck.__module__)\n')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True).stdout.split('\n')
+    assert out[:3] == ['[]', 'build_hrnet True', 'hrnet_mm.models.necks.hrnet_v2'], out

@@ -65,7 +65,8 @@ def device_name() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument('task', choices=sorted(TASKS))
     parser.add_argument('--config', help="a config of the task on the demo data (default: the task's demo config)")
     parser.add_argument('--work-dir')

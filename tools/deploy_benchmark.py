@@ -11,7 +11,7 @@ input, all with ``--threads`` threads:
 - ``<engine> int8``: its ``--int8`` form (QDQ, per-channel weights, output layers float32);
 - ``openvino bf16``: the float32 file with OpenVINO's bf16 hint (AMX / AVX-512 BF16 CPUs only);
 - ``torch pt2e int8``: our folded model through torch's PT2E int8 quantizer and ``torch.compile``
-  (:mod:`benchmarking.pt2e`; when torchao is installed; compiling takes about a minute per case).
+  (:mod:`benchmarking.pt2e`; when torchao imports; compiling takes about a minute per case).
 
 The int8 models are calibrated on random normal inputs (the timing does not depend on the ranges; the
 calibration that accuracy needs, on the config's training images, is measured by
@@ -124,14 +124,15 @@ def markdown(results: dict) -> str:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument('--cases', nargs='+', choices=sorted(CASES), default=list(CASES))
     p.add_argument('--engines', nargs='+', choices=ENGINES, help='default: those installed')
     p.add_argument('--repeats', type=int, default=7)
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--pt2e', action=argparse.BooleanOptionalAction, default=None,
-                   help="torch's PT2E int8 row (default: when torchao is installed)")
+                   help="torch's PT2E int8 row (default: when torchao imports)")
     p.add_argument('--json', help='also write the results here')
     return p.parse_args(argv)
 
@@ -142,7 +143,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     MMLogger.get_current_instance().setLevel(logging.WARNING)  # stock init_weights logs every parameter
     torch.set_num_threads(args.threads)
     engines = args.engines or [e for e in ENGINES if installed(e)]
-    with_pt2e = installed('torchao') if args.pt2e is None else args.pt2e
+    with_pt2e = pt2e.unavailable() is None if args.pt2e is None else args.pt2e
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

@@ -52,6 +52,7 @@ CUDA_TESTS=(
   tests/test_tools/test_benchmark.py
   tests/test_tools/test_demo.py
   tests/test_cli/test_runner.py
+  tests/test_cli/test_evaluate_exported.py
   tests/test_checkpoint/test_pickle_reader.py
   tests/test_checkpoint/test_canonical.py
   tests/test_checkpoint/test_sources.py

@@ -96,7 +96,8 @@ def configure(args: argparse.Namespace, data_root: Path) -> Config:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument('--config', type=Path, default=CONFIG)
     parser.add_argument('--work-dir', type=Path, default=Path('work_dirs/gpu_ddp_check'))
     parser.add_argument('--iters', type=int, default=20)

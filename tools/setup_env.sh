@@ -24,9 +24,10 @@ case $PY_VERSION in
   *) echo "[setup] error: $PY is Python $PY_VERSION; supported: Python 3.11-3.13" >&2; exit 1 ;;
 esac
 VENV=${VENV:-.venv}
-CONSTRAINTS=requirements/constraints.txt
+# The pins of every pip call; tools/test_stacks.sh passes its own for the other torch stacks.
+CONSTRAINTS=$(realpath "${HRNET_MM_CONSTRAINTS:-requirements/constraints.txt}")
 STAMP=$VENV/.hrnet_mm_setup
-KEY=$(cat $CONSTRAINTS requirements/*.txt tools/setup_env.sh setup.py | sha256sum | cut -c1-16)
+KEY=$(cat "$CONSTRAINTS" requirements/*.txt tools/setup_env.sh setup.py | sha256sum | cut -c1-16)
 
 if [[ -f $STAMP && "$(cat $STAMP)" == "$KEY" ]]; then
   exit 0
@@ -35,9 +36,9 @@ fi
 echo "[setup] interpreter: $PY (Python $PY_VERSION, $(command -v "$PY" || echo "$PY"))"
 [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-export PIP_CONSTRAINT=$PWD/$CONSTRAINTS   # later installs must not lift setuptools or torch
+export PIP_CONSTRAINT=$CONSTRAINTS   # later installs must not lift setuptools or torch
 "${PIP[@]}" install -q --upgrade pip wheel 'setuptools>=77,<81'
-"${PIP[@]}" install -q torch==2.14.1 torchvision==0.29.1
+"${PIP[@]}" install -q torch torchvision   # the releases $CONSTRAINTS pins (torch==2.14.1 by default)
 "${PIP[@]}" install -q -r requirements/base.txt
 
 # mmcv 2.1.0 ships only as source, which needs patches to build here: hrnet_mm/rebuild.py builds it

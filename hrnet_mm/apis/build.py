@@ -37,9 +37,14 @@ def build_model(config, checkpoint: Optional[str] = None) -> Tuple[Any, Library,
 
     Returns:
         (model in eval mode, its :class:`~hrnet_mm.apis.libraries.Library`, the mmengine ``Config``).
+
+    Raises:
+        ModelMismatchError: The checkpoint was made for another model (task, classes / keypoints, image
+            channels, HRNet widths or other tensors; :mod:`hrnet_mm.apis.compatibility`), checked before
+            any weight is loaded.
     """
     from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner import load_state_dict
     cfg = load_config(config)
     library = library_of(cfg)
     replace_syncbn(cfg._cfg_dict)
@@ -51,6 +56,11 @@ def build_model(config, checkpoint: Optional[str] = None) -> Tuple[Any, Library,
     with DefaultScope.overwrite_default_scope(library.name):
         model = registry.build(cfg.model)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+        from hrnet_mm.checkpoint import fetch_checkpoint, unwrap_state_dict
+
+        from .compatibility import check_checkpoint_fits
+        state_dict = unwrap_state_dict(fetch_checkpoint(checkpoint), checkpoint)
+        check_checkpoint_fits(model, state_dict, checkpoint, cfg)  # said in a user's terms, before loading
+        load_state_dict(model, state_dict, strict=True, logger='silent')
     model.eval()  # not chained: some OpenMMLab train() overrides return None
     return model, library, cfg

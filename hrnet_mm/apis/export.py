@@ -12,33 +12,34 @@
 - mmdet: ``model.extract_feat(x)`` -> backbone + neck pyramid ``feat0..featL``; the dense / RoI heads
   need image metas and NMS, which the exported graph leaves out.
 
+The file records what it was made for (task, classes / keypoints, image channels, HRNet widths) as
+ONNX metadata (:data:`hrnet_mm.apis.compatibility.METADATA_KEY`), so that running it under another
+config fails in one line before anything runs.
+
 The input ``input`` is the image *after* the data preprocessor (mean/std-normalized, channel order
 of the config), shape (N, 3, H, W). Export uses PyTorch's TorchScript-based exporter
 (``dynamo=False``): it needs only ``onnx``, while torch's default dynamo exporter also needs
 ``onnxscript`` (pass ``dynamo=True`` where it is installed).
 """
+import inspect
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from hrnet_mm.config_lookup import resolve_config
+from hrnet_mm.constants import DEFAULT_OPSET, DEFAULT_RTOL, EXPORT_FORMATS
 from hrnet_mm.deploy import switch_to_deploy
-from hrnet_mm.errors import ConfigError, MissingPackageError, one_line
+from hrnet_mm.errors import ConfigError, MissingPackageError, SetupError, one_line
 
 from .build import build_model
 from .libraries import Library
 from .runtime import installed
 
-DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 11, 20  # interpolate/resize needs >= 11; 20 is the newest this torch writes
-FORMATS = ('onnx',)
-# Largest |onnxruntime - PyTorch| accepted, as a fraction of the output's largest |value|. Float32
-# rounding through ~300 convs (and BN folding) is measured at ~1e-6 of the scale (detector features
-# reaching ~20 differ by ~1e-4 in absolute terms); 1e-4 leaves margin and still catches a wrong graph.
-DEFAULT_RTOL = 1e-4
+FORMATS = EXPORT_FORMATS
 _DEPS_HINT = 'pip install onnx onnxruntime'
 
 
@@ -47,6 +48,35 @@ def require(module: str, hint: str = _DEPS_HINT) -> None:
     if not installed(module):
         raise MissingPackageError(f'ONNX export needs the {module!r} package, which is not installed; '
                                   f'run `{hint}` (all that export and infer use: `pip install "hrnet_mm[deploy]"`)')
+
+
+def exporter_choice(dynamo: bool, export: Optional[Callable] = None) -> Dict[str, Any]:
+    """The ``dynamo=`` keyword for ``torch.onnx.export``, or none where this torch's export lacks it.
+
+    A torch whose ``torch.onnx.export`` has no ``dynamo`` parameter (before 2.5) exports with
+    TorchScript's exporter only, which is what ``dynamo=False`` names on a newer one.
+
+    Args:
+        dynamo: Whether the dynamo-based exporter is asked for.
+        export: The export function to ask (default: ``torch.onnx.export``).
+
+    Returns:
+        dict: ``{'dynamo': dynamo}``, or ``{}`` for an export without that parameter.
+
+    Raises:
+        SetupError: ``dynamo`` is asked for and this torch's export has no such exporter.
+
+    Example:
+        >>> exporter_choice(False, lambda model, args, f, opset_version=None: None)
+        {}
+    """
+    takes_dynamo = 'dynamo' in inspect.signature(export or torch.onnx.export).parameters
+    if takes_dynamo:
+        return {'dynamo': dynamo}
+    if dynamo:
+        raise SetupError(f'torch {torch.__version__} has no dynamo ONNX exporter (torch.onnx.export(dynamo=True)); '
+                         'export without dynamo, or install a newer torch')
+    return {}
 
 
 class ExportCheckError(RuntimeError):
@@ -102,8 +132,8 @@ def build_for_export(config: Union[str, Path, Any], checkpoint: Optional[str]) -
     """:func:`~hrnet_mm.apis.build.build_model` for a path, a packaged name or an ``hrnet_mm::`` name.
 
     Raises:
-        ConfigError: No such config, or a checkpoint whose tensors do not fit the config's model (one
-            line naming both files and the first mismatch).
+        ConfigError: No such config, or a checkpoint made for another model than the config's (one
+            line naming both files and what differs: :mod:`hrnet_mm.apis.compatibility`).
         FileNotFoundError: No such checkpoint.
     """
     given = config
@@ -112,14 +142,17 @@ def build_for_export(config: Union[str, Path, Any], checkpoint: Optional[str]) -
     if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     try:
-        return build_model(config, checkpoint)
+        with warnings.catch_warnings():  # the libraries' deprecation chatter: no news to someone running a model
+            warnings.simplefilter('ignore')
+            return build_model(config, checkpoint)
     except RuntimeError as err:  # mmengine's strict load_state_dict: missing / unexpected keys, shapes
         text = str(err)
         if checkpoint is None or not any(k in text for k in ('state_dict', 'size mismatch', 'copying')):
             raise
         detail = next((line.strip() for line in text.splitlines() if 'key' in line or 'size' in line
                        or 'shape' in line), one_line(err))
-        raise ConfigError(f'checkpoint {checkpoint} does not fit config {given}: {detail[:300]}') from None
+        from .compatibility import config_name, file_name
+        raise ConfigError(f'{file_name(checkpoint)} does not fit {config_name(given)}: {detail[:300]}') from None
 
 
 def relative_error(got: Tensor, expected: Tensor) -> float:
@@ -187,9 +220,12 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
     require('onnx')
     if verify:
         require('onnxruntime')
+    choice = exporter_choice(dynamo)  # before the model is built: a torch without it fails at once
     if dynamo:
         require('onnxscript', 'pip install onnxscript')
     model, library, cfg = build_for_export(config, checkpoint)
+    from .compatibility import traits_of_state_dict, write_traits
+    traits = traits_of_state_dict(model.state_dict())  # before BN folding, which removes the BN tensors
     wrapper = ExportWrapper(model, library).eval()
     if input_shape is None:
         input_shape = (1, 3, *library.input_size(cfg))
@@ -217,7 +253,8 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
             warnings.filterwarnings('ignore', category=DeprecationWarning)
             warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
             torch.onnx.export(wrapper, (inputs[0],), str(out_path), input_names=['input'], output_names=names,
-                              opset_version=opset, dynamic_axes=axes, do_constant_folding=True, dynamo=dynamo)
+                              opset_version=opset, dynamic_axes=axes, do_constant_folding=True, **choice)
+        write_traits(out_path, traits)  # what the file was made for, checked against a config before it runs
         import onnx
         onnx.checker.check_model(str(out_path))
         if verify:

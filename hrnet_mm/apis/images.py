@@ -18,12 +18,13 @@ import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
+from hrnet_mm.constants import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from hrnet_mm.errors import ConfigError, InputError, short_line
 
-DEFAULT_MAX_PIXELS = 100_000_000  # a 10000 x 10000 image; 300 MB decoded as 8-bit BGR
-MAX_PIXELS_ENV = 'HRNET_MM_MAX_IMAGE_PIXELS'
+OPENCV_LOG_SILENT = 0  # cv2.utils.logging.LOG_LEVEL_SILENT in OpenCV 4 and 5 alike
+
 PathLike = Union[str, Path]
 
 
@@ -143,15 +144,17 @@ def decodes(path: PathLike) -> bool:
     """
     import cv2
     import numpy as np
-    log = cv2.utils.logging
-    level = log.getLogLevel()
-    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    # OpenCV 5 has the level functions in cv2.utils.logging; OpenCV 4 on cv2 itself.
+    log: Any = getattr(cv2.utils, 'logging', None) or cv2
+    get_level, set_level = log.getLogLevel, log.setLogLevel
+    level = get_level()
+    set_level(OPENCV_LOG_SILENT)
     try:
         return cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR) is not None
     except Exception:  # cv2.error, or an unreadable file
         return False
     finally:
-        log.setLogLevel(level)
+        set_level(level)
 
 
 @contextmanager

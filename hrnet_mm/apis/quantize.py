@@ -21,12 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hrnet_mm.constants import CALIB_METHODS, DEFAULT_CALIB
 from hrnet_mm.errors import ConfigError, one_line
 
 from .libraries import Library
 
-DEFAULT_CALIB = 32
-CALIB_METHODS = ('minmax', 'percentile', 'entropy')
 # Ops whose output is a rearrangement of their first input: looking through them from an output finds
 # the layer that computed it.
 _PASS_THROUGH = {'Resize', 'Reshape', 'Flatten', 'Transpose', 'Identity', 'Squeeze', 'Unsqueeze', 'Relu',

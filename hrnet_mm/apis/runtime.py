@@ -9,7 +9,8 @@ OpenVINO was faster in every case of ``make bench-deploy``, docs/deploy.md).
 same config, so that everything the library does around the network at test time (data
 preprocessing, mmseg's resize to the image and argmax, mmpose's flip test and heatmap decoding,
 mmpretrain's softmax, mmdet's heads) runs unchanged. :func:`evaluate` runs a model over the config's
-test split with the config's metric; :func:`infer_images` draws predictions on image files with the
+test split with the config's metric (:func:`evaluate_export`: an exported file, as ``hrnet-mm test``
+runs it); :func:`infer_images` draws predictions on image files with the
 library's own inferencer and visualizer, as the PyTorch path does.
 
 Example:
@@ -30,14 +31,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hrnet_mm.constants import ENGINES, FASTEST_FIRST
 from hrnet_mm.errors import ConfigError, InputError, MissingPackageError
 
 from .images import check_images, naming_unreadable
 from .libraries import Library
 
-ENGINES = ('onnxruntime', 'openvino')
-# What runs when no engine is named: the first installed, fastest first (measured, docs/deploy.md).
-FASTEST_FIRST = ('openvino', 'onnxruntime')
 _INSTALL = {'onnxruntime': 'pip install onnxruntime', 'openvino': 'pip install openvino'}
 Shape = Tuple[Union[int, str, None], ...]
 # OpenVINO's per-frame lines: 'Exception from src/a.cpp:12:', "Check 'x' failed at src/b.cpp:3:"
@@ -284,10 +283,14 @@ def engine_model(config, model_file: Union[str, Path], engine: Optional[str] = N
 
     Raises:
         ConfigError: A detector without ``checkpoint``, or see :func:`open_engine`.
+        ModelMismatchError: The file (or ``checkpoint``) was made for another model than the config's
+            (:mod:`hrnet_mm.apis.compatibility`), found before the engine opens it.
     """
+    from .compatibility import check_export_fits
     from .export import build_for_export
     model, library, cfg = build_for_export(config, checkpoint)
     _require_heads(library, model_file, checkpoint)
+    check_export_fits(model, model_file, cfg)
     return attach_engine(model, library, open_engine(model_file, engine, threads)), library, cfg
 
 
@@ -327,6 +330,35 @@ def evaluate(model: Any, cfg: Any, library: Library, split: str = 'test') -> Dic
                 evaluator.process(data_samples=model.test_step(batch), data_batch=batch)
         with _quiet_mmengine():
             return evaluator.evaluate(len(loader.dataset))
+
+
+def evaluate_export(config, model_file: Union[str, Path], engine: Optional[str] = None,
+                    checkpoint: Optional[str] = None, threads: Optional[int] = None,
+                    split: str = 'test') -> Dict[str, float]:
+    """The config's metric of an exported file over its ``test`` / ``val`` split: :func:`evaluate` of
+    :func:`engine_model`.
+
+    What ``hrnet-mm test CONFIG model.onnx`` prints and what the accuracy table of docs/deploy.md holds:
+    the library's own dataloader, ``test_step`` (with the engine in place of the network) and evaluator,
+    as the stock ``tools/test.py`` runs them for a checkpoint.
+
+    Args:
+        config: Config path, packaged name or loaded ``Config`` (its ``--cfg-options`` merged).
+        model_file: The ``.onnx`` file exported from it (float32 or int8).
+        engine: One of :data:`ENGINES`; None: :func:`default_engine`.
+        checkpoint: A detector's checkpoint (its heads run in PyTorch).
+        threads: Engine threads.
+        split: ``test`` or ``val``.
+
+    Returns:
+        dict: Metric name -> value, as the library's evaluator reports it (``mIoU``, ``coco/AP``, ...).
+
+    Raises:
+        ModelMismatchError: The file was made for another model than the config's.
+        ConfigError, InputError, MissingPackageError: See :func:`engine_model`.
+    """
+    model, library, cfg = engine_model(config, model_file, engine, checkpoint, threads)
+    return evaluate(model, cfg, library, split)
 
 
 def _dataset_meta(cfg: Any, library: Library) -> dict:
@@ -378,14 +410,14 @@ def _infer_seg(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[
     return [dict(image=str(p), classes_present=sorted(int(c) for c in np.unique(m))) for p, m in zip(images, maps)]
 
 
-def _infer_pose(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[dict]:
+def _infer_pose(cfg, library, attach, images, out_dir: Path, checkpoint, kpt_thr: float = 0.3) -> List[dict]:
     from mmpose.apis import MMPoseInferencer
     with _quiet_mmengine():  # the whole image is the person box: no person detector
         inferencer = MMPoseInferencer(pose2d=cfg, pose2d_weights=checkpoint, det_model='whole_image', device='cpu')
     attach(inferencer.inferencer.model)
     found = []
     for image in images:
-        result = next(inferencer(str(image), out_dir=str(out_dir)))
+        result = next(inferencer(str(image), out_dir=str(out_dir), kpt_thr=kpt_thr))
         found.append(dict(image=str(image), people=result['predictions'][0]))
     return found
 
@@ -431,7 +463,8 @@ INFER = {'mmseg': _infer_seg, 'mmpose': _infer_pose, 'mmpretrain': _infer_cls, '
 
 def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[str, Path]],
                  out_dir: Union[str, Path], engine: Optional[str] = None, checkpoint: Optional[str] = None,
-                 threads: Optional[int] = None, max_pixels: Optional[int] = None) -> List[dict]:
+                 threads: Optional[int] = None, max_pixels: Optional[int] = None,
+                 kpt_thr: Optional[float] = None) -> List[dict]:
     """Predict on image files with an exported model (or a PyTorch checkpoint) and draw the results.
 
     The library's own inferencer reads, preprocesses, predicts and draws each image, with the engine in
@@ -452,6 +485,8 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         threads: Engine threads.
         max_pixels: Largest width x height of an image (None: ``HRNET_MM_MAX_IMAGE_PIXELS``, else
             100 million; :func:`~hrnet_mm.apis.images.max_pixels`).
+        kpt_thr: Pose only: the least keypoint score drawn (None: mmpose's default, 0.3). A model
+            trained briefly scores low everywhere, and draws nothing above the default.
 
     Returns:
         list: One summary dict per image (segmentation: classes present; pose: keypoints and scores
@@ -462,6 +497,8 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
             an ONNX file the engine cannot open or run (see :func:`open_engine`).
         ConfigError: A detector without ``checkpoint``, and the errors of :func:`open_engine` and
             :func:`~hrnet_mm.apis.export.build_for_export`.
+        ModelMismatchError: The file or checkpoint was made for another model than the config's (the
+            task, classes / keypoints, image channels or HRNet widths differ), found before anything runs.
     """
     from mmengine.registry import DefaultScope
 
@@ -473,8 +510,16 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         config = resolve_config(str(config)) if '::' not in str(config).replace('hrnet_mm::', '') else config
     cfg = load_config(config)
     library = library_of(cfg)
+    options = {}
+    if kpt_thr is not None:
+        if library.name != 'mmpose':
+            raise ConfigError(f'a keypoint threshold applies to pose configs; this is a {library.name} config')
+        options['kpt_thr'] = kpt_thr
     if Path(model_file).suffix.lower() == '.onnx':
         _require_heads(library, model_file, checkpoint)
+        from .compatibility import check_export_fits
+        # The config's model (with a detector's heads checked against their checkpoint), before the file runs.
+        check_export_fits(build_for_export(copy.deepcopy(cfg), checkpoint)[0], model_file, cfg)
         compiled = open_engine(model_file, engine, threads)
 
         def attach(model: Any) -> None:
@@ -490,4 +535,4 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with DefaultScope.overwrite_default_scope(library.name), naming_unreadable(paths):
-        return INFER[library.name](copy.deepcopy(cfg), library, attach, paths, out, weights)
+        return INFER[library.name](copy.deepcopy(cfg), library, attach, paths, out, weights, **options)

@@ -466,6 +466,8 @@ class TopdownPose:
         with _quiet_mmengine():
             model, library, cfg = build_for_export(copy.deepcopy(cfg), None if onnx else str(model_file))
         if onnx:
+            from .compatibility import check_export_fits
+            check_export_fits(model, model_file, cfg)  # a file of another model fails before the engine opens it
             compiled = open_engine(model_file, engine, threads)
             fixed = compiled.input_shape[0]
             attach_engine(model, library, _FixedBatch(compiled) if fixed else compiled)  # type: ignore[arg-type]

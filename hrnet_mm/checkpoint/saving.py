@@ -27,6 +27,7 @@ from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from hrnet_mm.constants import CHECKPOINT_FORMATS
 from hrnet_mm.errors import CheckpointError
 from hrnet_mm.registry import HOOKS
 
@@ -36,7 +37,7 @@ from .safetensors_file import META_KEY, meta_as_text, write_safetensors
 
 PathLike = Union[str, Path]
 PARTIAL = '.partial'
-FORMATS = ('pth', 'safetensors')
+FORMATS = CHECKPOINT_FORMATS
 # <final name>.<host>-<pid>-<random>.partial; host names are cut to what the pattern allows
 _HOST = re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname())[:40] or 'host'
 _OWNED = re.compile(r'\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[a-z0-9_]+' + re.escape(PARTIAL) + '$')

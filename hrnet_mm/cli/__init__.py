@@ -11,8 +11,8 @@ import os
 import sys
 from typing import List, Optional
 
-from hrnet_mm.checkpoint import CheckpointError
-from hrnet_mm.errors import ConfigError, InputError, SetupError, short_line
+import hrnet_mm
+from hrnet_mm.errors import CheckpointError, ConfigError, InputError, SetupError, short_line
 
 from . import complexity, convert, export, infer, infer_pose, publish, test, train
 
@@ -48,6 +48,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault('formatter_class', argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault('allow_abbrev', False)  # `--gpu 2` must not be taken for `--gpus 2`
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
@@ -83,7 +84,8 @@ def error_line(command: str, err: BaseException) -> Optional[str]:
         err: What the command raised.
 
     Returns:
-        ``hrnet-mm COMMAND: message`` for a user mistake (:data:`USAGE_ERRORS`);
+        ``hrnet-mm COMMAND: message`` for a user mistake (:data:`USAGE_ERRORS`) or a missing piece
+        of the stack (:func:`hrnet_mm.environment.missing_piece`: what it is and what installs it);
         ``hrnet-mm COMMAND: ExceptionType: message (run with --debug for the traceback)`` for any other
         exception; None for a stack problem that importing hrnet_mm logged already. Messages are cut to
         their first line, at most 300 characters.
@@ -94,9 +96,12 @@ def error_line(command: str, err: BaseException) -> Optional[str]:
         >>> error_line('infer', MemoryError())
         'hrnet-mm infer: MemoryError (run with --debug for the traceback)'
     """
-    from hrnet_mm.environment import LOGGED
+    from hrnet_mm.environment import LOGGED, missing_piece
     if isinstance(err, USAGE_ERRORS):
         return None if str(err) in LOGGED else f'hrnet-mm {command}: {short_line(err)}'
+    piece = missing_piece(err) if isinstance(err, ImportError) else None
+    if piece is not None:
+        return f'hrnet-mm {command}: {piece}'
     kind = type(err).__name__
     message = short_line(err) if str(err).strip() else ''
     cause = f'{kind}: {message}' if message and message != kind else kind
@@ -110,8 +115,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     :func:`error_line` on stderr and status 2 (Ctrl-C: one line, status 130), unless ``--debug`` or
     ``HRNET_MM_DEBUG=1`` asks for the traceback. argparse's own mistakes exit 2 with one line too.
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # help and usage errors: no torch imported yet
     try:
+        hrnet_mm.activate()  # registers the modules, installs the checked loaders (torch and mmcv from here on)
         return args.run(args)
     except KeyboardInterrupt:
         if debugging(args):

@@ -1,7 +1,7 @@
 """``hrnet-mm complexity``: params and GFLOPs of the paper's models, measured, next to the paper."""
 import argparse
 
-from .types import arch_preset, height_width, positive_int
+from .types import height_width, positive_int
 
 DESCRIPTION = """\
 Count the parameters and GFLOPs of an HRNet model (backbone alone, or with the paper's pose,
@@ -17,7 +17,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser('complexity', help="params and GFLOPs of the paper's models, next to the paper",
                        description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument('arch', nargs='?', default='w32', type=arch_preset,
+    p.add_argument('arch', nargs='?', default='w32',
                    help='preset or alias, e.g. w32, W48, w18-small (= w18-small-v1), w18-small-v2')
     p.add_argument('--task', choices=('backbone', 'pose', 'seg', 'cls', 'face'), default='backbone',
                    help='the backbone alone (default) or with the paper head of that task')
@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
                 name = f"{task} ({row['dataset']}, {row[count]})" if 'dataset' in row else task  # one row per dataset
                 rows.append((name, row['arch'], row['input'], params, gflops, row['params_m'], row['gflops']))
     else:
-        params, gflops = measure(args.task, args.arch, args.input, args.num_outputs)
-        rows.append((args.task, args.arch, list(args.input), params, gflops, None, None))
+        from hrnet_mm.models.archs import preset_name
+        arch = preset_name(args.arch)  # W32, w18-small, ...: the preset's key (a ConfigError line otherwise)
+        params, gflops = measure(args.task, arch, args.input, args.num_outputs)
+        rows.append((args.task, arch, list(args.input), params, gflops, None, None))
     print('| task | arch | input | params (M) | GFLOPs | paper params (M) | paper GFLOPs |')
     print('|---|---|---|---|---|---|---|')
     for task, arch, hw, params, gflops, p_params, p_gflops in rows:

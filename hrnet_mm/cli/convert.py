@@ -3,7 +3,7 @@ weights (MSRA) -> the layouts of configs/hrnet_cls and configs/hrnet_face."""
 import argparse
 
 from hrnet_mm.config_lookup import resolve_config
-from hrnet_mm.convert import LAYOUTS, convert_checkpoint
+from hrnet_mm.constants import LAYOUTS
 
 DESCRIPTION = """\
 Convert HRNet-C ImageNet classifier weights of timm, the official MSRA release or mmpretrain to the
@@ -39,6 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         args.config = resolve_config(args.config)  # a wrong name fails before anything is read
+    from hrnet_mm.convert import convert_checkpoint
     state_dict = convert_checkpoint(args.src, args.dst, args.layout, args.config)
     groups = {root: sum(1 for k in state_dict if k.startswith(root + '.')) for root in ('backbone', 'neck', 'head')}
     checked = f', loads strictly into {args.config}' if args.config else ''

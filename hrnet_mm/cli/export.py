@@ -1,10 +1,10 @@
 """``hrnet-mm export``: a config + checkpoint to ONNX, float32 and optionally int8 (see :mod:`hrnet_mm.apis.export`)."""
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from hrnet_mm.apis.export import DEFAULT_OPSET, DEFAULT_RTOL, FORMATS, ExportCheckError, export_onnx
-from hrnet_mm.apis.quantize import CALIB_METHODS, DEFAULT_CALIB
+from hrnet_mm.constants import CALIB_METHODS, DEFAULT_CALIB, DEFAULT_OPSET, DEFAULT_RTOL, EXPORT_FORMATS
 from hrnet_mm.errors import MissingPackageError
 
 from .types import positive_int
@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument('config', help='config file or packaged name (hrnet_seg/<name>.py)')
     p.add_argument('checkpoint', help='.pth checkpoint trained with the config')
     p.add_argument('--format', default='onnx', help='export format; only onnx (default)')
-    p.add_argument('--out', help='output file; default: the checkpoint path with .onnx')
+    p.add_argument('--out', help='output file, or a folder for <checkpoint name>.onnx; default: the checkpoint '
+                   'path with .onnx')
     p.add_argument('--shape', nargs=2, type=positive_int, metavar=('H', 'W'),
                    help="traced input size (>= 32 each); default: the config's crop / codec size")
     p.add_argument('--batch', type=positive_int, default=1, help='traced batch size (default 1)')
@@ -50,13 +51,17 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.format.lower() not in FORMATS:
+    if args.format.lower() not in EXPORT_FORMATS:
         print(f'hrnet-mm export: format {args.format!r} is not supported; use --format onnx '
               '(convert the ONNX file with TensorRT, OpenVINO, ... for other runtimes)', file=sys.stderr)
         return 2
+    from hrnet_mm.apis.export import ExportCheckError, export_onnx
     from hrnet_mm.checkpoint import fetch_checkpoint
     fetch_checkpoint(args.checkpoint)  # missing or damaged: one line before the model is built
-    out = Path(args.out or Path(args.checkpoint).with_suffix('.onnx'))
+    default_name = Path(args.checkpoint).with_suffix('.onnx').name
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix('.onnx')
+    if args.out and (out.is_dir() or args.out.endswith(('/', os.sep))):
+        out = out / default_name  # a folder: the file takes the checkpoint's name
     shape = None if args.shape is None else (args.batch, 3, *args.shape)
     try:
         path = export_onnx(args.config, args.checkpoint, out, shape, dynamic=args.dynamic, opset=args.opset,

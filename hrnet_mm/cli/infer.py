@@ -1,8 +1,7 @@
 """``hrnet-mm infer``: predict on image files with an exported model and draw the results."""
 import argparse
 
-from hrnet_mm.apis.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
-from hrnet_mm.apis.runtime import ENGINES
+from hrnet_mm.constants import DEFAULT_MAX_PIXELS, ENGINES, MAX_PIXELS_ENV
 
 from .types import positive_int
 
@@ -33,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument('--threads', type=int, help="engine threads (default: the engine's choice)")
     p.add_argument('--checkpoint', help="a detector's checkpoint: its heads run in PyTorch on the engine's features")
     p.add_argument('--out-dir', default='work_dirs/infer', help='output folder (default work_dirs/infer)')
+    p.add_argument('--kpt-thr', type=float, metavar='SCORE',
+                   help='pose: least keypoint score drawn (default 0.3, as mmpose; lower it for a briefly '
+                        'trained model)')
     add_max_pixels(p)
     p.set_defaults(run=run)
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     onnx = args.model.lower().endswith('.onnx')
     engine = (args.engine or default_engine()) if onnx else None
     found = infer_images(args.config, args.model, args.images, args.out_dir, engine, args.checkpoint, args.threads,
-                         args.max_pixels)
+                         args.max_pixels, args.kpt_thr)
     where = engine if onnx else 'PyTorch'
     print(f'[hrnet-mm] {len(found)} image(s) with {where}; pictures under {args.out_dir}/visualizations, '
           f'predictions under {args.out_dir}/predictions')

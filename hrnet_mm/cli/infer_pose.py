@@ -1,7 +1,7 @@
 """``hrnet-mm infer-pose``: draw the keypoints a top-down pose model finds in the boxes of images."""
 import argparse
 
-from hrnet_mm.apis.runtime import ENGINES
+from hrnet_mm.constants import ENGINES
 
 from .infer import add_max_pixels
 from .types import positive_int

@@ -1,8 +1,7 @@
 """``hrnet-mm publish``: a release copy of a trained checkpoint (weights + meta, sha256 in the name)."""
 import argparse
 
-from hrnet_mm.checkpoint import publish_checkpoint
-from hrnet_mm.checkpoint.saving import FORMATS
+from hrnet_mm.constants import CHECKPOINT_FORMATS
 
 DESCRIPTION = """\
 Write a release copy of a trained checkpoint: the weights and meta only (no optimizer or resume
@@ -21,12 +20,13 @@ def add_parser(sub) -> None:
                        description=DESCRIPTION, epilog=EPILOG)
     p.add_argument('checkpoint', help='a checkpoint written by training (.pth)')
     p.add_argument('--out', help='output path stem, e.g. release/hrnet_w32.pth; default: next to the checkpoint')
-    p.add_argument('--format', choices=FORMATS, dest='fmt',
+    p.add_argument('--format', choices=CHECKPOINT_FORMATS, dest='fmt',
                    help="pth (torch's format) or safetensors (no pickle); default: from --out's suffix, else pth")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrnet_mm.checkpoint import publish_checkpoint
     path = publish_checkpoint(args.checkpoint, args.out, fmt=args.fmt)
     print(f'[hrnet-mm] published {path} (loading checks the sha256 prefix in its name)')
     return 0

@@ -34,11 +34,17 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--work-dir', help='where logs, checkpoints and the run config go; default: work_dirs/<config name>')
     p.add_argument('--cfg-options', nargs='+', type=cfg_option, metavar='KEY=VALUE',
                    help='override config values, as the stock tools take them, e.g. train_cfg.max_iters=2000 '
-                        "'model.backbone.arch=w32' 'optim_wrapper.optimizer.lr=[0.01]'; checked against the "
-                        'config before anything runs (also with --dry-run)')
+                        "model.backbone.norm_eval=True param_scheduler.0.end=100 'model.decode_head.in_index=[0,1]'. "
+                        'Checked before anything runs: values must parse, and each KEY must be in the config (bases '
+                        "merged), an argument of the class its dict's type names, or a key mmengine reads there "
+                        '(env_cfg, randomness, data loaders, top-level runner keys); where the class takes **kwargs '
+                        'or the dict has no type, only a near-miss of a known key is refused, and below a class '
+                        'argument the config leaves unset nothing is judged. A refused key names the closest valid '
+                        'one. --dry-run also builds the model with the values')
     p.add_argument('--tensorboard', action='store_true', help='also write TensorBoard event files')
     p.add_argument('--dry-run', action='store_true',
-                   help='check the config, the checkpoint and the options, print the command; write nothing')
+                   help='check the config, the checkpoint and the options, build the model on CPU, print the '
+                        'command; write nothing')
     dist = p.add_argument_group(
         'several processes and nodes',
         'Several processes run under torchrun (GPUs with NCCL; without CUDA, CPU processes with gloo).\n'
@@ -60,19 +66,79 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check_cfg_options(cfg, options: List[str]) -> None:
-    """Check that ``options`` (``key=value`` strings) parse as the stock tools parse them and merge into ``cfg``.
+    """Check ``options`` (``key=value`` strings) against ``cfg`` and merge them into it, as the stock tools will.
+
+    Each value must parse as mmengine's ``DictAction`` parses it, and each key must exist in the config or
+    be taken by what its dict configures (:mod:`hrnet_mm.cli.cfg_options` says what that is).
 
     Raises:
-        ConfigError: A value does not parse, or the key path runs through a value that is no dict.
+        ConfigError: A value does not parse; a key is not taken (the line names the closest one that is);
+            the key path runs through a value that is no dict.
     """
     from mmengine.config import DictAction
-    parsed = argparse.ArgumentParser(add_help=False)
+
+    from .cfg_options import KeyChecker, new_types
+    parsed = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     parsed.add_argument('--cfg-options', nargs='+', action=DictAction)
     try:
         overrides = parsed.parse_args(['--cfg-options', *options]).cfg_options
-        cfg.merge_from_dict(overrides)
-    except Exception as err:  # DictAction and merge_from_dict raise several types for bad input
+    except Exception as err:  # DictAction raises several types for a value it cannot parse
         raise ConfigError(f'--cfg-options {" ".join(options)}: {one_line(err, last=True)}') from None
+    KeyChecker(cfg.to_dict(), library_of(cfg).name, new_types(overrides)).check(overrides)
+    try:
+        cfg.merge_from_dict(overrides)
+    except Exception as err:  # merge_from_dict raises several types for bad input
+        raise ConfigError(f'--cfg-options {" ".join(options)}: {one_line(err, last=True)}') from None
+
+
+def check_model_builds(cfg, config: str, options: List[str]) -> None:
+    """Build the model of ``cfg`` (options merged) on CPU, as the tool will build it, and drop it.
+
+    SyncBN becomes BN and no pretrained weights are read (:func:`hrnet_mm.apis.build_model`): what is
+    tried is every value that shapes the model.
+
+    Raises:
+        ConfigError: The model does not build; one line with the model's own error, after the
+            ``model`` options given (or the config's name when none was).
+    """
+    import copy
+    import re
+    import warnings
+
+    from hrnet_mm.apis import build_model
+    model_options = [option for option in options if option.split('=', 1)[0].split('.')[0] == 'model']
+    try:
+        with warnings.catch_warnings():  # the tool shows them when it builds; here only an error is news
+            warnings.simplefilter('ignore')
+            build_model(copy.deepcopy(cfg))
+    except ImportError:
+        raise  # a missing piece of the stack, not a value: the CLI names what installs it
+    except Exception as err:  # whatever a model's constructor raises for a value it refuses
+        # mmengine prefixes "class `X` in module: " per nested build; the model's own words follow.
+        cause = re.sub(r'class `\w+` in [\w.]+: ', '', one_line(err))
+        given = f'with --cfg-options {" ".join(model_options)}' if model_options else f'from {Path(config).name}'
+        head = f'the model does not build {given}: '
+        raise ConfigError(head + middle_cut(cause, MESSAGE_ROOM - len(head))) from err
+
+
+MESSAGE_ROOM = 300  # what hrnet_mm.errors.short_line keeps of an error line
+
+
+def middle_cut(text: str, room: int) -> str:
+    """``text`` in at most ``room`` characters (never fewer than 80), its middle replaced by `` ... ``.
+
+    A refused value is named at the end of most messages (``..., got 'w99'``), so the end is kept.
+
+    Example:
+        >>> cut = middle_cut('arch must be one of ' + 'w18, ' * 40 + "got 'w99'", 80)
+        >>> len(cut), cut.startswith('arch must be one of w18'), ' ... ' in cut, cut.endswith("w18, got 'w99'")
+        (80, True, True, True)
+    """
+    room = max(room, 80)
+    if len(text) <= room:
+        return text
+    keep = room - len(' ... ')
+    return text[:keep // 2] + ' ... ' + text[len(text) - (keep - keep // 2):]
 
 
 def run_config(args: argparse.Namespace, work_dir: str, cuda: bool) -> str:
@@ -88,6 +154,8 @@ def run_config(args: argparse.Namespace, work_dir: str, cuda: bool) -> str:
         print(f'[hrnet-mm] no CUDA device: SyncBN is switched to BN for this run of {args.config}', file=sys.stderr)
         changed = True
     if getattr(args, 'tensorboard', False):
+        from hrnet_mm.environment import require_module
+        require_module('tensorboard')  # else the runner fails on it hundreds of lines into the stock tool
         backends = list(cfg.get('visualizer', {}).get('vis_backends') or [dict(type='LocalVisBackend')])
         if not any(b.get('type') == TENSORBOARD_BACKEND['type'] for b in backends):
             cfg.visualizer = {**cfg.get('visualizer', dict(type='Visualizer', name='visualizer')),
@@ -121,6 +189,8 @@ def build_command(args: argparse.Namespace, tool: str) -> List[str]:
         raise SetupError(missing[0])
     if args.cfg_options:
         check_cfg_options(cfg, args.cfg_options)
+    if args.dry_run:
+        check_model_builds(cfg, args.config, args.cfg_options or [])
     cuda = torch.cuda.is_available()
     work_dir = args.work_dir or os.path.join('work_dirs', Path(args.config).stem)
     tool_args = [str(tool_path(library.name, tool)), run_config(args, work_dir, cuda)]

@@ -36,7 +36,7 @@ def main(tool: str, argv: Optional[List[str]] = None) -> int:
     from hrnet_mm import launch
     from hrnet_mm.apis import library_of
     from hrnet_mm.config_lookup import load_config, resolve_config
-    from hrnet_mm.environment import LOGGED, problems
+    from hrnet_mm.environment import LOGGED, missing_piece, problems
     from hrnet_mm.errors import SetupError, one_line
 
     from . import USAGE_ERRORS
@@ -51,6 +51,12 @@ def main(tool: str, argv: Optional[List[str]] = None) -> int:
     except USAGE_ERRORS as err:
         if str(err) not in LOGGED:  # a stack problem was said in one line already, when hrnet_mm was imported
             print(f'{tool}.py: {one_line(err)}', file=sys.stderr)
+        return 2
+    except ImportError as err:
+        piece = missing_piece(err)
+        if piece is None:
+            raise
+        print(f'{tool}.py: {piece}', file=sys.stderr)
         return 2
     sys.argv = ['hrnet_mm.launch', str(script), config, *argv[1:]]
     launch.main()

@@ -44,11 +44,3 @@ def height_width(text: str) -> Tuple[int, int]:
         raise argparse.ArgumentTypeError(f'height and width must be >= 32, got {text!r}')
     return h, w
 
-
-def arch_preset(text: str) -> str:
-    """An HRNet preset name or alias (``W32``, ``w18-small``), normalized to its preset key."""
-    from hrnet_mm.models.archs import preset_name
-    try:
-        return preset_name(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None

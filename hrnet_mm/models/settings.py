@@ -9,13 +9,11 @@ library would choose is filled in at the registry edge, :mod:`hrnet_mm.models.dr
 is only looked up where mmcv's ``build_norm_layer`` will look for it, to name an unknown one early.
 """
 import inspect
-from typing import Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import List, NamedTuple, Optional, Sequence
 
 from torch import nn
 
 from hrnet_mm.errors import ConfigError, is_int
-
-from .archs import parse_arch
 
 BN = dict(type='BN')
 # The fusion's resize in the official pose/classification code, mmpose and mmdet.
@@ -28,20 +26,25 @@ UPSAMPLE_MODES = ('nearest', 'nearest-exact', 'area') + CORNER_MODES
 
 
 class Settings(NamedTuple):
-    """Normalized settings; ``arch`` is None unless one was asked for."""
+    """Normalized settings of one module."""
 
-    arch: Optional[Dict[str, dict]]
     upsample_cfg: dict
     norm_cfg: dict
 
 
-def resolve_settings(*, arch: Union[str, dict, None] = None, upsample_cfg: Optional[dict] = None,
-                     norm_cfg: Optional[dict] = None, upsample_default: dict = NEAREST) -> Settings:
+class Resolved(dict):
+    """A setting :func:`resolve_settings` produced: resolving it again returns it as it is, unchecked.
+
+    The backbone resolves its settings once and hands them to every fusion and residual module it
+    builds, so a norm type is looked up once per network, not once per module.
+    """
+
+
+def resolve_settings(*, upsample_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                     upsample_default: dict = NEAREST) -> Settings:
     """Validate and complete the settings of one module.
 
     Args:
-        arch: Preset name or dict of ``stage1``..``stage4`` (see
-            :func:`~hrnet_mm.models.archs.parse_arch`); None for modules without one.
         upsample_cfg: ``mode`` (one of :data:`UPSAMPLE_MODES`) and ``align_corners``; what it leaves
             out comes from ``upsample_default``. ``align_corners`` is a bool for bilinear / bicubic
             (default False) and None for the other modes (False is accepted there, True refused).
@@ -61,8 +64,7 @@ def resolve_settings(*, arch: Union[str, dict, None] = None, upsample_cfg: Optio
         >>> resolve_settings().norm_cfg
         {'type': 'BN'}
     """
-    return Settings(None if arch is None else parse_arch(arch), _upsample(upsample_cfg, upsample_default),
-                    _norm(norm_cfg))
+    return Settings(_upsample(upsample_cfg, upsample_default), _norm(norm_cfg))
 
 
 def branch_channels(in_channels: Sequence[int]) -> List[int]:
@@ -78,6 +80,8 @@ def branch_channels(in_channels: Sequence[int]) -> List[int]:
 
 
 def _upsample(cfg: Optional[dict], default: dict) -> dict:
+    if isinstance(cfg, Resolved):
+        return cfg
     if cfg is None:
         cfg = {}
     if not isinstance(cfg, dict):
@@ -93,16 +97,18 @@ def _upsample(cfg: Optional[dict], default: dict) -> dict:
     if align is not None and not isinstance(align, bool):
         raise ConfigError(f"upsample_cfg['align_corners'] must be a bool or None, got {align!r}")
     if mode in CORNER_MODES:
-        return dict(mode=mode, align_corners=bool(align))
+        return Resolved(mode=mode, align_corners=bool(align))
     if align:
         raise ConfigError(f"upsample_cfg['align_corners'] applies to {CORNER_MODES} only, got align_corners=True "
                           f'with mode {mode!r}')
-    return dict(mode=mode, align_corners=None)
+    return Resolved(mode=mode, align_corners=None)
 
 
 def _norm(cfg: Optional[dict]) -> dict:
+    if isinstance(cfg, Resolved):
+        return cfg
     if cfg is None:
-        return dict(BN)
+        return Resolved(BN)
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise ConfigError(f"norm_cfg must be a dict with a 'type' such as dict(type='BN'), got {cfg!r}")
     norm_type = cfg['type']
@@ -112,7 +118,7 @@ def _norm(cfg: Optional[dict]) -> dict:
                           "'SyncBN', 'GN', 'LN', 'IN', ...), one registered by the building library, or a class")
     if issubclass(layer, nn.GroupNorm) and 'num_groups' not in cfg:
         raise ConfigError(f'norm_cfg {cfg!r} needs num_groups, e.g. dict(type={norm_type!r}, num_groups=32)')
-    return dict(cfg)
+    return Resolved(cfg)
 
 
 def _norm_class(name: object) -> Optional[type]:

@@ -8,7 +8,7 @@ layouts, safetensors headers, and config text. Each file goes to every loading e
 worker processes so that a crash or a hang ends only a worker:
 
 - :func:`~hrnet_mm.checkpoint.load_local_checkpoint`, :func:`~hrnet_mm.checkpoint.load_checkpoint_bytes`,
-  mmengine's ``CheckpointLoader.load_checkpoint`` (routed to the loader by ``import hrnet_mm``) and
+  mmengine's ``CheckpointLoader.load_checkpoint`` (routed to the loader by :func:`hrnet_mm.activate`) and
   :func:`~hrnet_mm.checkpoint.verify_checkpoint`;
 - an outcome is either a loaded tree, which :func:`canonical_problem` (written apart from the loader,
   the oracle) must accept, or a :class:`~hrnet_mm.errors.CheckpointError`. Anything else is a
@@ -1490,7 +1490,8 @@ def _limit_address_space(headroom: int) -> int:
 def _entry_points() -> Dict[str, Callable[[str, str], Any]]:
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    import hrnet_mm  # noqa: F401  (routes mmengine's CheckpointLoader to the loader)
+    import hrnet_mm
+    hrnet_mm.activate()  # routes mmengine's CheckpointLoader to the loader (this worker imported hrnet_mm first)
     from hrnet_mm.checkpoint import (
         checkpoint_loaders_installed,
         load_checkpoint_bytes,
@@ -1957,7 +1958,8 @@ def replay(paths: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: see the module doc (``--help``)."""
-    parser = argparse.ArgumentParser(prog=f'python -m {MODULE}', description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f'python -m {MODULE}', description=__doc__.splitlines()[0],
+                                     allow_abbrev=False)
     parser.add_argument('--inputs', type=int, default=1000, help='how many inputs to generate and load')
     parser.add_argument('--seed', type=int, default=0, help='the run seed (input i depends on it and on i only)')
     parser.add_argument('--jobs', type=int, default=1, help='worker processes')

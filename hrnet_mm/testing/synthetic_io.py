@@ -55,7 +55,8 @@ def write_coco_split(root: Path, split: str, count: int, make: Callable[[], Tupl
 
 def cli(doc: str, default_root: str, defaults: Dict[str, int], generate: Callable[..., Path]) -> None:
     """``--root`` plus one integer flag per entry of ``defaults`` (e.g. train, val, seed), then generate."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument('--root', default=default_root)
     for name, value in defaults.items():
         parser.add_argument(f'--{name}', type=int, default=value)

@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from hrnet_mm.apis import ENGINES, build_model, engine_model, evaluate
+from hrnet_mm.apis import ENGINES, build_model, evaluate, evaluate_export
 from hrnet_mm.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,8 +115,8 @@ def test_exported_float32_equals_pytorch_and_int8_stays_within_the_targets(task,
     results = {'PyTorch': evaluate(model, loaded, library)[key]}
     for engine in ENGINES:
         for kind, path in (('fp32', onnx_file), ('int8', onnx_file.with_suffix('.int8.onnx'))):
-            deployed, library, loaded = engine_model(str(config), path, engine)
-            results[f'{engine} {kind}'] = evaluate(deployed, loaded, library)[key]
+            # what `hrnet-mm test CONFIG FILE --engine ENGINE` prints: one command per number of docs/deploy.md
+            results[f'{engine} {kind}'] = evaluate_export(str(config), path, engine)[key]
     with capsys.disabled():
         print(f'\n[{task}] held-out {key}: ' + ', '.join(f'{k} {v:.{digits}f}' for k, v in results.items()))
     reference = results['PyTorch']

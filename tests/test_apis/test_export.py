@@ -58,6 +58,14 @@ def test_packaged_config_names_are_accepted(tmp_path, seg_checkpoint):
         assert out.stat().st_size > 1e6  # ~1.5 M float32 parameters
 
 
+def test_an_output_folder_takes_a_file_named_after_the_checkpoint(tmp_path, seg_checkpoint):
+    folder = tmp_path / 'exports'
+    folder.mkdir()
+    for out in (str(folder), str(tmp_path / 'new') + '/'):  # an existing folder; one to make, by its slash
+        assert main(['export', DEMO_SEG, seg_checkpoint, '--shape', '64', '64', '--no-verify', '--out', out]) == 0
+        assert [p.name for p in Path(out).iterdir()] == ['seg.onnx']
+
+
 def test_static_export_keeps_the_traced_size_and_names_it_when_refusing_another(tmp_path, seg_checkpoint):
     out = export_onnx(DEMO_SEG, seg_checkpoint, tmp_path / 'static.onnx', (1, 3, 64, 96))
     dims = [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
@@ -112,7 +120,7 @@ def test_plain_mistakes_end_in_one_line_and_exit_2(tmp_path, seg_checkpoint, cap
     assert 'missing.pth' in _one_line(['export', DEMO_SEG, str(tmp_path / 'missing.pth'), *out], capsys)
     assert 'damaged' in _one_line(['export', DEMO_SEG, str(damaged), *out], capsys)
     err = _one_line(['export', DEMO_POSE, seg_checkpoint, *out], capsys)  # a segmentor's weights, a pose config
-    assert 'does not fit config' in err and 'size mismatch' in err
+    assert f'{Path(seg_checkpoint).name} does not fit {Path(DEMO_POSE).name}: it is a segmentation model' in err
     assert not (tmp_path / 'x.onnx').exists()
 
 

@@ -295,7 +295,7 @@ def test_an_image_over_the_pixel_limit_is_refused_without_being_decoded(exported
                                                                        no_decoding, monkeypatch):
     checkpoint, onnx_file = exported('pose')
     monkeypatch.delenv('HRNET_MM_MAX_IMAGE_PIXELS', raising=False)
-    for argv in (['infer', DEMOS['seg'], str(onnx_file), str(large_png)],
+    for argv in (['infer', DEMOS['pose'], str(onnx_file), str(large_png)],
                  ['infer-pose', DEMOS['pose'], checkpoint, str(large_png)]):
         err = one_line_cli_error([*argv, '--out-dir', str(tmp_path)], capsys)
         assert f'image {large_png} is 12000x12000 = 144,000,000 pixels, over the limit of 100,000,000' in err

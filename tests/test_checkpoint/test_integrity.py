@@ -173,29 +173,33 @@ def test_every_flipped_header_byte_is_caught_or_harmless(tmp_path):
     assert crc_fields <= refused, 'a changed CRC-32 must always be caught'
 
 
-def _saved_as_if_on_cuda(path):
+def _saved_as_if_on_cuda(path, state_dict):
     """A checkpoint whose storages say ``cuda:0``, as one written on a GPU host does."""
     real = torch.serialization.location_tag
     torch.serialization.location_tag = lambda storage: 'cuda:0'
     try:
-        torch.save({'state_dict': {'w': torch.ones(3)}}, path)
+        torch.save({'state_dict': state_dict}, path)
     finally:
         torch.serialization.location_tag = real
     return path
 
 
 def test_a_gpu_written_checkpoint_loads_and_passes_the_cli_checks_on_a_cpu_host(tmp_path):
-    path = _saved_as_if_on_cuda(tmp_path / 'gpu.pth')
-    assert load_local_checkpoint(path)['state_dict']['w'].device.type == 'cpu'
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hrnet_mm.apis import build_model
+    seg_demo = (Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_seg'
+                / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py')
+    weights = build_model(str(seg_demo))[0].state_dict()  # the commands check the weights fit the config
+    path = _saved_as_if_on_cuda(tmp_path / 'gpu.pth', weights)
+    first = next(iter(weights))
+    assert load_local_checkpoint(path)['state_dict'][first].device.type == 'cpu'
     if not torch.cuda.is_available():  # with CUDA present, map_location=None loads it onto the GPU
         with pytest.raises(CheckpointError, match="holds CUDA tensors and this host has no CUDA: load it with "
                                                   "map_location='cpu'"):
             load_local_checkpoint(path, map_location=None)
-    import subprocess
-    import sys
-    from pathlib import Path
-    seg_demo = (Path(__file__).resolve().parents[2] / 'configs' / 'hrnet_seg'
-                / 'fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py')
     for command in (['test', str(seg_demo), str(path)], ['train', str(seg_demo), '--resume', str(path)]):
         done = subprocess.run([sys.executable, '-m', 'hrnet_mm.cli', *command, '--work-dir', str(tmp_path / 'w'),
                                '--dry-run'], capture_output=True, text=True, timeout=300)

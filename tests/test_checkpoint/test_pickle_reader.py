@@ -1,4 +1,5 @@
 """No code runs from a checkpoint: crafted pickles made of allowlisted names are refused everywhere."""
+import contextlib
 import re
 import struct
 import subprocess
@@ -86,13 +87,25 @@ def gadget(request, tmp_path):
     assert HistoryBuffer._statistics_methods == before, 'the checkpoint changed HistoryBuffer statistics'
 
 
+def allowlisted(objects: list):
+    """torch's scoped allowlist of ``objects`` for weights-only loads (torch >= 2.5's ``safe_globals``).
+
+    A torch without one has nothing another library could widen: an empty block stands for it.
+    """
+    scoped = getattr(torch.serialization, 'safe_globals', None)
+    return scoped(objects) if scoped is not None else contextlib.nullcontext()
+
+
 def test_the_exec_gadget_is_live_where_getattr_is_allowlisted_process_wide(tmp_path):
     """What hrnet_mm once did: without this, the refusals below could pass on a broken gadget."""
     marker = tmp_path / 'marker.txt'
     path = as_torch_file(exec_gadget(marker), tmp_path / 'gadget.pth')
-    script = ('import torch; from mmengine.logging import HistoryBuffer; '
-              'torch.serialization.add_safe_globals([getattr, HistoryBuffer]); '
-              f'torch.load({str(path)!r}, weights_only=True)')
+    if hasattr(torch.serialization, 'add_safe_globals'):
+        load = ('torch.serialization.add_safe_globals([getattr, HistoryBuffer]); '
+                f'torch.load({str(path)!r}, weights_only=True)')
+    else:  # a torch with no allowlist (before 2.4): only a full unpickling reaches the gadget
+        load = f'torch.load({str(path)!r}, weights_only=False)'
+    script = 'import torch; from mmengine.logging import HistoryBuffer; ' + load
     subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
     assert marker.read_text() == 'code ran'
 
@@ -106,7 +119,7 @@ def test_our_loader_refuses_gadgets(gadget):
 def test_gadgets_stay_refused_when_others_allowlist_the_real_objects(gadget):
     """Our table is our own: another library allowlisting getattr / HistoryBuffer widens nothing."""
     path, reason = gadget
-    with torch.serialization.safe_globals([getattr, HistoryBuffer]):
+    with allowlisted([getattr, HistoryBuffer]):
         with pytest.raises(CheckpointError, match=f'was refused.*{re.escape(reason)}'):
             load_local_checkpoint(path)
 
@@ -181,9 +194,12 @@ def test_genuine_mmengine_checkpoint_loads_in_a_fresh_process(tmp_path):
 
 
 def test_importing_hrnet_mm_leaves_torchs_allowlist_as_torch_ships_it():
+    # torch before 2.4 has no user allowlist: its fixed table of allowed globals is what must stay.
     script = ('import torch, mmengine.runner, mmseg, mmdet, mmpose, mmpretrain; '
-              'before = list(torch.serialization.get_safe_globals()); import hrnet_mm; '
-              'after = torch.serialization.get_safe_globals(); print(before == list(after), len(after))')
+              'from torch import _weights_only_unpickler as w; s = torch.serialization; '
+              'listed = s.get_safe_globals if hasattr(s, "get_safe_globals") else w._get_allowed_globals; '
+              'before = list(listed()); import hrnet_mm; '
+              'after = list(listed()); print(before == after, len(after))')
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == 'True', out
 
@@ -191,7 +207,7 @@ def test_importing_hrnet_mm_leaves_torchs_allowlist_as_torch_ships_it():
 def test_a_scoped_allowlist_elsewhere_does_not_break_our_loads(tmp_path):
     """timm-style ``with safe_globals([...])`` blocks remove their entries on exit; ours are not there."""
     path = _genuine(tmp_path)
-    with torch.serialization.safe_globals([HistoryBuffer, np.dtype]):
+    with allowlisted([HistoryBuffer, np.dtype]):
         pass
     assert load_local_checkpoint(path)['meta']['seed'] == 3
 

@@ -415,10 +415,15 @@ def test_the_switch_gives_mmengine_its_loaders_back():
     assert checkpoint_loaders_installed()
 
 
-def test_the_environment_switch_is_read_at_import():
+@pytest.mark.parametrize('activation', [
+    'import torch, hrnet_mm',  # torch first, as in every tool: hrnet_mm activates at import
+    'import hrnet_mm; from mmseg.registry import MODELS; MODELS.get("hrnet_mm.HRNet")',  # at the first lookup
+    'import hrnet_mm; hrnet_mm.activate()',
+])
+def test_the_environment_switch_is_read_when_hrnet_mm_activates(activation):
     import subprocess
     import sys
-    script = ('import hrnet_mm; from mmengine.runner import checkpoint as c; '
+    script = (f'{activation}; from mmengine.runner import checkpoint as c; '
               'print(c.CheckpointLoader._schemes[""] is c.load_from_local)')
     for value, stock in (('0', 'True'), ('1', 'False')):
         done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True,

@@ -94,7 +94,9 @@ def test_packaged_names_reach_the_tools(files, capsys):
     assert main(['train', SEG, '--dry-run', '--cfg-options', 'train_cfg.max_iters=2']) == 0
     out = capsys.readouterr().out
     assert f'.mim/configs/{SEG}' in out and 'train_cfg.max_iters=2' in out
-    assert main(['test', 'hrnet_mm::' + CLS, 'good.pth', '--dry-run']) == 0
+    from hrnet_mm.testing.exports import save_random_checkpoint
+    checkpoint = save_random_checkpoint('hrnet_mm::' + CLS, 'cls.pth')  # test checks it was made for the config
+    assert main(['test', 'hrnet_mm::' + CLS, checkpoint, '--dry-run']) == 0
     assert 'mmpretrain/.mim/tools/test.py' in capsys.readouterr().out
 
 

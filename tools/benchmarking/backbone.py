@@ -376,7 +376,8 @@ def plot(result: dict, path: Path) -> None:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument('--archs', nargs='+', default=['w18'], choices=sorted(ARCH_ZOO), metavar='ARCH')
     p.add_argument('--tasks', nargs='+', default=['seg'], choices=sorted(TASKS))
     p.add_argument('--peers', nargs='+', choices=sorted(OURS_LIKE),

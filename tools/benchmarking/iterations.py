@@ -7,6 +7,7 @@ of the timing and every model sees the same images. A training iteration is
 optimizer step); inference is ``model.test_step(batch)`` (up to the post-processed predictions).
 Models take turns, round by round, after warm-up, in one process.
 """
+import contextlib
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -89,8 +90,9 @@ def optim_wrapper_for(model: nn.Module, cfg: Any, amp: Optional[str]):
 
 
 def _infer(model: nn.Module, data: dict, device: str, amp: Optional[str]) -> Any:
-    with torch.no_grad(), torch.autocast(device.split(':')[0], dtype=getattr(torch, amp or 'float32'),
-                                         enabled=amp is not None):
+    # No autocast at all without amp: a disabled CPU autocast with float32 still raises on torch 2.1.
+    cast = torch.autocast(device.split(':')[0], dtype=getattr(torch, amp)) if amp else contextlib.nullcontext()
+    with torch.no_grad(), cast:
         return model.test_step(data)  # type: ignore[operator]
 
 

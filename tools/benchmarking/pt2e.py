@@ -15,10 +15,22 @@ Example (the conversion only; compiling is what :func:`compile_int8` adds):
     >>> tuple(q(x).shape), int8_conv_fraction(q)
     ((1, 8, 14, 14), 1.0)
 """
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
+
+
+def unavailable() -> Optional[str]:
+    """Why this path cannot run with the installed stack (torchao missing, or built for another torch), or None.
+
+    torchao follows torch closely: a torchao for a newer torch fails to import on an older one.
+    """
+    try:
+        from torchao.quantization.pt2e import quantize_pt2e  # noqa: F401
+    except ImportError as err:
+        return f'torchao does not import with torch {torch.__version__}: {err}'
+    return None
 
 
 def quantize_int8(net: nn.Module, example: Tensor, calibration: Sequence[Tensor]) -> torch.fx.GraphModule:

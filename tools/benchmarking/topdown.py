@@ -203,7 +203,7 @@ def markdown(results: dict) -> str:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='tools/benchmark.py topdown', description=__doc__,
+    p = argparse.ArgumentParser(allow_abbrev=False, prog='tools/benchmark.py topdown', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', default=CONFIG, help=f'top-down pose config (default {CONFIG})')
     p.add_argument('--boxes', nargs='+', type=int, default=list(BOXES_PER_IMAGE),

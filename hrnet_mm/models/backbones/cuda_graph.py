@@ -32,9 +32,19 @@ from hrnet_mm.errors import ConfigError, is_int
 Body = Callable[[Tensor], Sequence[Tensor]]
 
 
-def _autocast_state() -> Tuple[bool, Optional[torch.dtype]]:
-    enabled = torch.is_autocast_enabled('cuda')
-    return enabled, torch.get_autocast_dtype('cuda') if enabled else None
+def _autocast_state(api: Any = torch) -> Tuple[bool, Optional[torch.dtype]]:
+    """Whether CUDA autocast is on, and its dtype when it is (part of a recording's signature).
+
+    Args:
+        api: The ``torch`` module (a stand-in in tests).
+    """
+    # The device-type forms came with get_autocast_dtype (torch 2.4); before, the argument-less
+    # is_autocast_enabled() and get_autocast_gpu_dtype() are CUDA's.
+    if hasattr(api, 'get_autocast_dtype'):
+        enabled = api.is_autocast_enabled('cuda')
+        return enabled, api.get_autocast_dtype('cuda') if enabled else None
+    enabled = api.is_autocast_enabled()
+    return enabled, api.get_autocast_gpu_dtype() if enabled else None
 
 
 class _Recording:

@@ -11,6 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from hrnet_mm.errors import ConfigError, is_int
 
+from ..archs import parse_arch
 from ..layers import BLOCKS, HRModule, make_res_layer
 from ..layers.conv import conv_norm
 from ..layers.residual import NamedNorms, ResidualUnit
@@ -136,9 +137,8 @@ class HRNet(NamedNorms, BaseModule):
                  init_cfg: Union[dict, List[dict], None] = None):
         self._check_init_cfg(init_cfg)
         super().__init__(init_cfg=init_cfg)
-        settings = resolve_settings(arch=arch, upsample_cfg=upsample_cfg, norm_cfg=norm_cfg)
-        assert settings.arch is not None  # asked for
-        self.arch, self.upsample_cfg, self.norm_cfg = settings.arch, settings.upsample_cfg, settings.norm_cfg
+        settings = resolve_settings(upsample_cfg=upsample_cfg, norm_cfg=norm_cfg)
+        self.arch, self.upsample_cfg, self.norm_cfg = parse_arch(arch), settings.upsample_cfg, settings.norm_cfg
         if not is_int(frozen_stages) or not -1 <= frozen_stages <= 4:
             raise ConfigError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
         if not is_int(in_channels) or in_channels < 1:
@@ -230,7 +230,7 @@ class HRNet(NamedNorms, BaseModule):
         """Returns a tuple of the ``out_indices`` branches (a list under TorchScript, which has no
         variable-length tuples)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ConfigError(f'HRNet expects input of shape (N, {self.in_channels}, H, W), got {list(x.shape)}')
+            raise ValueError(f'HRNet expects input of shape (N, {self.in_channels}, H, W), got {list(x.shape)}')
         if torch.jit.is_scripting():
             return self.forward_branches(x)
         if self.cuda_graph is not None and x.is_cuda:

@@ -90,7 +90,7 @@ class HRNetClsNeck(BaseModule):
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor]:
         """Fuse the branches (a list or tuple, high to low resolution) into one feature."""
         if len(inputs) != len(self.in_channels):
-            raise ConfigError(f'{type(self).__name__} expects {len(self.in_channels)} branches, got {len(inputs)}')
+            raise ValueError(f'{type(self).__name__} expects {len(self.in_channels)} branches, got {len(inputs)}')
         y = self.incre_modules[0](inputs[0])
         for b, down in enumerate(self.downsamp_modules):
             y = self.incre_modules[b + 1](inputs[b + 1]) + down(y)

@@ -3,7 +3,7 @@
 V1, the highest-resolution branch alone, needs no neck: ``HRNet(out_indices=(0,))``, e.g. for a pose
 heatmap head ``backbone=dict(type='hrnet_mm.HRNet', arch='w32', multiscale_output=False)``.
 """
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -68,10 +68,10 @@ class HRNetV2Neck(BaseModule):
             concat, out_channels, 1, conv_cfg=conv_cfg, norm_cfg=settings.norm_cfg,
             act_cfg=act_cfg or dict(type='ReLU'))
 
-    def forward(self, inputs: List[Tensor]) -> List[Tensor]:
+    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor]:
         if len(inputs) != len(self.in_channels):
-            raise ConfigError(f'{type(self).__name__} expects {len(self.in_channels)} inputs, got {len(inputs)}')
-        return [self.conv(concat_to_highest(inputs, self.upsample_cfg))]
+            raise ValueError(f'{type(self).__name__} expects {len(self.in_channels)} inputs, got {len(inputs)}')
+        return (self.conv(concat_to_highest(inputs, self.upsample_cfg)),)
 
 
 class HRNetV2pNeck(BaseModule):
@@ -129,7 +129,7 @@ class HRNetV2pNeck(BaseModule):
 
     def forward(self, inputs: Sequence[Tensor]) -> tuple:
         if len(inputs) != self.num_ins:
-            raise ConfigError(f'{type(self).__name__} expects {self.num_ins} inputs, got {len(inputs)}')
+            raise ValueError(f'{type(self).__name__} expects {self.num_ins} inputs, got {len(inputs)}')
         x = concat_to_highest(inputs, self.upsample_cfg)
         if self.with_cp and x.requires_grad:
             x = cp.checkpoint(self.reduction_conv, x, use_reentrant=False)

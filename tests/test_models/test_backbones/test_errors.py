@@ -50,7 +50,7 @@ def test_every_module_names_an_unknown_norm_type(build):
 
 def test_a_3d_input_names_the_expected_shape():
     model = HRNet(arch='w18-small-v1').eval()
-    with pytest.raises(ConfigError, match=r'expects input of shape \(N, 3, H, W\), got \[3, 64, 64\]'):
+    with pytest.raises(ValueError, match=r'expects input of shape \(N, 3, H, W\), got \[3, 64, 64\]'):
         model(torch.rand(3, 64, 64))
 
 

@@ -73,3 +73,11 @@ def test_necks_reject_wrong_inputs():
         HRNetV2pNeck([4], 4, pooling_type='SUM')
     with pytest.raises(ValueError, match='expects 2 inputs'):
         HRNetV2Neck([4, 8])(_feats([4], 8, 8))
+
+
+def test_every_neck_returns_a_tuple_as_mmseg_mmdet_and_mmpose_necks_do():
+    from hrnet_mm.models import HRNetClsNeck
+    feats = _feats([4, 8, 16, 32], 16, 16)
+    for neck in (HRNetV2Neck([4, 8, 16, 32]), HRNetV2pNeck([4, 8, 16, 32], 8, num_outs=2),
+                 HRNetClsNeck([4, 8, 16, 32])):
+        assert type(neck.eval()(feats)) is tuple, type(neck).__name__
