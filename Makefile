@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-release test-fast demo demo-seg demo-pose demo-det demo-cls demo-face bench bench-deploy lint typecheck check complexity fuzz clean
+.PHONY: setup test test-release test-fast test-stacks demo demo-seg demo-pose demo-det demo-cls demo-face bench bench-deploy lint typecheck check complexity fuzz clean
 
 setup:
 	@bash tools/setup_env.sh
@@ -16,6 +16,11 @@ test-release: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -rs -m "not slow" tests
+
+# The fast suite on the oldest and the newest supported torch stack, each in its own cached venv
+# (docs/install.md, "Supported stacks"); `bash tools/test_stacks.sh oldest` runs one.
+test-stacks:
+	bash tools/test_stacks.sh
 
 demo: demo-seg
 

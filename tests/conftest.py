@@ -7,21 +7,21 @@ import torch
 @pytest.fixture(scope='session')
 def seg_data(tmp_path_factory) -> Path:
     """One small synthetic segmentation dataset (mmseg ADE-style layout) shared by the suite."""
-    from hrnet_mm.testing.seg_data import generate
+    from hrnet_mm.synthetic.seg_data import generate
     return generate(str(tmp_path_factory.mktemp('seg_data')), train=24, val=8, size=64, seed=0)
 
 
 @pytest.fixture(scope='session')
 def pose_data(tmp_path_factory) -> Path:
     """A small synthetic COCO-keypoints dataset shared by the pose tests."""
-    from hrnet_mm.testing.pose_data import generate
+    from hrnet_mm.synthetic.pose_data import generate
     return generate(str(tmp_path_factory.mktemp('pose_data')), train=192, val=16, seed=0)
 
 
 @pytest.fixture(scope='session')
 def det_data(tmp_path_factory) -> Path:
     """A small synthetic COCO-instances dataset (boxes and polygons) shared by the detection tests."""
-    from hrnet_mm.testing.det_data import generate
+    from hrnet_mm.synthetic.det_data import generate
     return generate(str(tmp_path_factory.mktemp('det_data')), train=24, val=8, seed=0)
 
 

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from hrnet_mm.testing import cls_data, det_data, face_data, pose_data, seg_data
+from hrnet_mm.synthetic import cls_data, det_data, face_data, pose_data, seg_data
 
 TASKS = {
     'seg': dict(config='configs/hrnet_seg/fcn_hrnetv2-w18s-v1_1xb8-800it_synthetic-128x128.py',

@@ -181,7 +181,7 @@ part_ddp() {
 }
 
 part_demo() {
-  step "$PY" -c "from hrnet_mm.testing.seg_data import generate; generate('data/seg_demo')" || return 1
+  step "$PY" -c "from hrnet_mm.synthetic.seg_data import generate; generate('data/seg_demo')" || return 1
   # Both runs at once on one card: same config, data and seed; only the backbone's execution differs.
   local pids=() mode status=0
   for mode in graph eager; do

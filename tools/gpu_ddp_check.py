@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument('--backend', default='nccl', choices=('nccl', 'gloo'))
     args = parser.parse_args(argv)
 
-    from hrnet_mm.testing.seg_data import generate
+    from hrnet_mm.synthetic.seg_data import generate
     data_root = generate(str(args.work_dir / 'data'), train=64, val=16, size=128, seed=0)
     runner = Runner.from_cfg(configure(args, data_root))
     probe = ReducerProbe()

@@ -1,6 +1,6 @@
 # `make demo-face`: HRNetV2-W18-small-v1 (all four branches concatenated) + mmpose's heatmap head with the
 # authors' 1x1 conv-BN-ReLU, trained from scratch on the synthetic 68-point faces of
-# hrnet_mm/testing/face_data.py (mmpose's 300W format), on CPU, with mmpose's stock train/test tools.
+# hrnet_mm/synthetic/face_data.py (mmpose's 300W format), on CPU, with mmpose's stock train/test tools.
 # Flip augmentation and flip test are kept (the faces' halves mirror each other with 300W's flip pairs).
 _base_ = ['mmpose::_base_/default_runtime.py']
 custom_imports = dict(imports=['hrnet_mm'], allow_failed_imports=False)

@@ -83,13 +83,13 @@ TASKS = {
 # images; AP over 64 people), training sets as small as a short run needs.
 @pytest.fixture(scope='module')
 def cls_data(tmp_path_factory) -> Path:
-    from hrnet_mm.testing.cls_data import generate
+    from hrnet_mm.synthetic.cls_data import generate
     return generate(str(tmp_path_factory.mktemp('cls_data')), train=480, val=300, size=64, seed=0)
 
 
 @pytest.fixture(scope='module')
 def pose_data(tmp_path_factory) -> Path:
-    from hrnet_mm.testing.pose_data import generate
+    from hrnet_mm.synthetic.pose_data import generate
     return generate(str(tmp_path_factory.mktemp('pose_data')), train=192, val=64, seed=0)
 
 

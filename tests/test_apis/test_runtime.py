@@ -172,7 +172,7 @@ def test_infer_pose_keypoints_match_the_pytorch_path(exported, pose_data, tmp_pa
 
 
 def test_infer_classification_labels_match_the_pytorch_path(exported, tmp_path):
-    from hrnet_mm.testing.cls_data import generate
+    from hrnet_mm.synthetic.cls_data import generate
     data = generate(str(tmp_path / 'cls_data'), train=6, val=6, size=64, seed=0)
     checkpoint, onnx_file = exported('cls')
     images = _images(data / 'val', '*/*.png', 3)

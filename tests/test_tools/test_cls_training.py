@@ -11,7 +11,7 @@ import pytest
 from hrnet_mm.checkpoint import publish_checkpoint
 from hrnet_mm.cli.runner import tool_path
 from hrnet_mm.testing.checkpoints import load_run_checkpoint
-from hrnet_mm.testing.cls_data import CLASSES, generate
+from hrnet_mm.synthetic.cls_data import CLASSES, generate
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The synthetic faces (hrnet_mm/testing/face_data.py) and the face demo config trained briefly with mmpose's runner."""
+"""The synthetic faces (hrnet_mm/synthetic/face_data.py) and the face demo config trained briefly with mmpose's runner."""
 import json
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from hrnet_mm.testing import face_data
+from hrnet_mm.synthetic import face_data
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = next((REPO / 'configs' / 'hrnet_face').glob('td-hm_hrnetv2-w18s-v1_*_synthetic-*.py'))

@@ -268,7 +268,7 @@ def generate(root: str, train: int = 500, val: int = 100, seed: int = 0) -> Path
 
 
 def main() -> None:
-    """Command line: ``python -m hrnet_mm.testing.face_data --root DIR [...]``."""
+    """Command line: ``python -m hrnet_mm.synthetic.face_data --root DIR [...]``."""
     cli(__doc__, 'data/face_demo', {'train': 500, 'val': 100, 'seed': 0}, generate)
 
 
