@@ -10,8 +10,8 @@ import pytest
 
 from hrnet_mm.checkpoint import publish_checkpoint
 from hrnet_mm.cli.runner import tool_path
-from hrnet_mm.testing.checkpoints import load_run_checkpoint
 from hrnet_mm.synthetic.cls_data import CLASSES, generate
+from hrnet_mm.testing.checkpoints import load_run_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 

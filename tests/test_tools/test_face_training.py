@@ -1,4 +1,4 @@
-"""The synthetic faces (hrnet_mm/synthetic/face_data.py) and the face demo config trained briefly with mmpose's runner."""
+"""The synthetic faces (hrnet_mm/synthetic/face_data.py) and the face demo config, trained briefly by mmpose."""
 import json
 from pathlib import Path
 
