@@ -19,12 +19,14 @@ MARKERS='not slow and not release'   # the fast suite
 # The oldest stack hrnet_mm supports: hrnet_mm/plugin.py refuses an older torch (MIN_TORCH).
 OLDEST=(torch==2.1.2 torchvision==0.16.2 'numpy>=1.26,<2')
 
-# The newest torch and torchvision that pip installs here, as pinned requirements (pip's own
-# configuration applies: a machine may cap torch below the newest release).
+# The newest torch and torchvision the package index serves, as pinned requirements. pip's
+# configuration files are left out of this question (a machine may cap torch there to what it keeps
+# on disk); the set-up's installs then take the pins from the stack's constraints file.
 newest() {
   local py
   py=$(command -v python3.11 || command -v python3)
-  env -u PIP_CONSTRAINT "$py" -m pip install -q --dry-run --ignore-installed --report - torch torchvision 2>/dev/null \
+  env -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null "$py" -m pip install -q --dry-run --ignore-installed --report - \
+    torch torchvision 2>/dev/null \
     | "$py" -c 'import json, sys
 versions = {p["metadata"]["name"]: p["metadata"]["version"] for p in json.load(sys.stdin)["install"]}
 print("torch==%s torchvision==%s" % (versions["torch"], versions["torchvision"]))'

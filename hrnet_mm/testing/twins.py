@@ -4,8 +4,6 @@ from typing import Dict
 import torch
 from torch import nn
 
-from hrnet_mm.models.backbones import ARCH_ZOO
-
 # Our twin of each library's HRNet: its low -> high resize and output layout.
 OURS_LIKE: Dict[str, dict] = {
     'mmseg': dict(upsample_cfg=dict(mode='bilinear', align_corners=False)),
@@ -16,18 +14,41 @@ OURS_LIKE: Dict[str, dict] = {
 TIMM_NAMES = {'w18-small-v1': 'hrnet_w18_small', 'w18-small-v2': 'hrnet_w18_small_v2'}
 
 
+def timm_name(arch: str) -> str:
+    """timm's model name of one of our presets (``w18-small-v1`` -> ``hrnet_w18_small``)."""
+    return TIMM_NAMES.get(arch, f'hrnet_{arch}')
+
+
+def stock_extra(arch: str) -> Dict[str, dict]:
+    """The ``extra`` dict the stock HRNets take for a preset, written from timm's own table of the
+    paper's models (``timm.models.hrnet.cfg_cls``), not from ours: what the tests compare against.
+
+    Example:
+        >>> stock_extra('w32')['stage3']
+        {'num_modules': 4, 'num_branches': 3, 'block': 'BASIC', 'num_blocks': (4, 4, 4), 'num_channels': (32, 64, 128)}
+    """
+    from timm.models.hrnet import cfg_cls
+    stages = cfg_cls[timm_name(arch)]
+    return {f'stage{i}': dict(num_modules=stages[f'stage{i}']['num_modules'],
+                              num_branches=stages[f'stage{i}']['num_branches'],
+                              block=stages[f'stage{i}']['block_type'],
+                              num_blocks=tuple(stages[f'stage{i}']['num_blocks']),
+                              num_channels=tuple(stages[f'stage{i}']['num_channels'])) for i in range(1, 5)}
+
+
 def stock_hrnet(library: str, arch: str, multiscale_output: bool = True, with_cp: bool = False) -> nn.Module:
-    """The HRNet of ``library`` (mmseg, mmpose, mmdet or timm) for a preset, as its configs build it.
+    """The HRNet of ``library`` (mmseg, mmpose, mmdet or timm) for a preset (:func:`stock_extra`), as
+    its configs build it.
 
     mmpose's takes the single-output layout unless ``multiscale_output``; timm's is its
     ``features_only`` model of the four branches.
     """
-    extra = {k: dict(v) for k, v in ARCH_ZOO[arch].items()}
+    extra = stock_extra(arch)
     if library == 'timm':
         import timm
         if with_cp:
             raise ValueError("timm's HRNet has no with_cp")
-        return timm.create_model(TIMM_NAMES.get(arch, f'hrnet_{arch}'), features_only=True,
+        return timm.create_model(timm_name(arch), features_only=True,
                                  feature_location='', out_indices=(1, 2, 3, 4))
     module = __import__(f'{library}.models.backbones', fromlist=['HRNet'])
     bn = dict(type='BN', requires_grad=True)

@@ -6,14 +6,13 @@ from torch import nn
 
 from hrnet_mm.errors import ConfigError
 from hrnet_mm.models import HRModule, HRNet
-from hrnet_mm.models.backbones import ARCH_ZOO
 from hrnet_mm.models.dropin import build_hrmodule, build_hrnet
 from hrnet_mm.registry import MODELS
-from hrnet_mm.testing.twins import randomize_norms
+from hrnet_mm.testing.twins import randomize_norms, stock_extra
 
 
 def _extra(arch='w18-small-v1', **stage4):
-    extra = {k: dict(v) for k, v in ARCH_ZOO[arch].items()}
+    extra = stock_extra(arch)
     extra['stage4'].update(stage4)
     return extra
 

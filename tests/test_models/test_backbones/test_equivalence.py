@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from hrnet_mm.models import HRNet
-from hrnet_mm.models.backbones import ARCH_ZOO
-from hrnet_mm.testing.twins import randomize_norms, stock_hrnet
+from hrnet_mm.testing.twins import randomize_norms, stock_extra, stock_hrnet
 
 # (library, our upsample_cfg): mmseg fuses low->high bilinearly, mmpose and mmdet with nearest.
 LIBRARIES = {'mmseg': dict(mode='bilinear', align_corners=False), 'mmpose': None, 'mmdet': None}
@@ -42,7 +41,7 @@ def test_stock_mmpose_config_switches_by_type_alone():
     """mmpose's HRNet defaults to the single-output pose layout; under its scope so do we."""
     from mmengine.registry import DefaultScope
     from mmpose.registry import MODELS
-    extra = {k: dict(v) for k, v in ARCH_ZOO['w32'].items()}
+    extra = stock_extra('w32')
     with DefaultScope.overwrite_default_scope('mmpose'):
         stock = MODELS.build(dict(type='HRNet', extra=extra))
         ours = MODELS.build(dict(type='hrnet_mm.HRNet', extra=extra))
