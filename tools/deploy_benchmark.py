@@ -34,7 +34,8 @@ import torch
 from benchmarking import pt2e  # tools/ is on sys.path when this script runs
 from benchmarking.timing import interleaved
 
-from hrnet_mm.apis.export import ExportWrapper, build_for_export, export_onnx
+from hrnet_mm.apis.build import build_checked_model
+from hrnet_mm.apis.export import ExportWrapper, export_onnx
 from hrnet_mm.apis.quantize import quantize_onnx
 from hrnet_mm.apis.runtime import ENGINES, OnnxRuntimeEngine, OpenVinoEngine, installed
 from hrnet_mm.deploy import switch_to_deploy
@@ -65,10 +66,10 @@ def build_case(case: dict, work: Path, engines: List[str], threads: int, log: Ca
                with_pt2e: bool = False):
     """The timed callables of one case and the relative error of each against stock eager."""
     torch.manual_seed(0)
-    stock, library, _ = build_for_export(case['stock'], None)
+    stock, library, _ = build_checked_model(case['stock'], None)
     randomize_norms(stock, seed=1, affine=True)
     stock.eval()
-    ours, _, _ = build_for_export(case['ours'], None)
+    ours, _, _ = build_checked_model(case['ours'], None)
     ours.load_state_dict(stock.state_dict(), strict=True)  # same weights, our HRNet
     checkpoint = work / 'weights.pth'
     torch.save(dict(state_dict=ours.state_dict(), meta=dict()), checkpoint)

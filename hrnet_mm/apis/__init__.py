@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import Any
 
 _HOME = {
-    'build': ('build_model', 'load_config', 'replace_syncbn'),
+    'build': ('build_checked_model', 'build_model', 'load_config', 'replace_syncbn'),
     'export': ('ExportCheckError', 'ExportWrapper', 'export_onnx', 'run_onnx'),
     'inference': ('infer_pose',),
     'libraries': ('LIBRARIES', 'Library', 'library_of'),

@@ -1,12 +1,16 @@
 """Configs to models: switching SyncBN to BN, building a config's model on CPU."""
 import importlib
-from typing import Any, Optional, Tuple
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
 
-from hrnet_mm.config_lookup import load_config
+from hrnet_mm.config_lookup import load_config, resolve_config
+from hrnet_mm.errors import ConfigError, one_line
 
+from .compatibility import config_name, file_name
 from .libraries import Library, library_of
 
-__all__ = ['build_model', 'load_config', 'replace_syncbn']
+__all__ = ['build_checked_model', 'build_model', 'load_config', 'replace_syncbn']
 
 
 def replace_syncbn(node: Any) -> int:
@@ -64,3 +68,31 @@ def build_model(config, checkpoint: Optional[str] = None) -> Tuple[Any, Library,
         load_state_dict(model, state_dict, strict=True, logger='silent')
     model.eval()  # not chained: some OpenMMLab train() overrides return None
     return model, library, cfg
+
+
+def build_checked_model(config: Union[str, Path, Any], checkpoint: Optional[str]) -> Tuple[Any, Library, Any]:
+    """:func:`build_model` for the files a user names: a config path, packaged or ``hrnet_mm::`` name, and a
+    checkpoint, each refused in one line when it is missing or does not fit (what export, the engines
+    and the commands build).
+
+    Raises:
+        ConfigError: No such config, or a checkpoint made for another model than the config's (one
+            line naming both files and what differs: :mod:`hrnet_mm.apis.compatibility`).
+        FileNotFoundError: No such checkpoint.
+    """
+    given = config
+    if isinstance(config, (str, Path)) and '::' not in str(config).replace('hrnet_mm::', ''):
+        config = resolve_config(str(config))  # configs/..., hrnet_seg/<name>.py or hrnet_mm::hrnet_seg/...
+    if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    try:
+        with warnings.catch_warnings():  # the libraries' deprecation chatter: no news to someone running a model
+            warnings.simplefilter('ignore')
+            return build_model(config, checkpoint)
+    except RuntimeError as err:  # mmengine's strict load_state_dict: missing / unexpected keys, shapes
+        text = str(err)
+        if checkpoint is None or not any(k in text for k in ('state_dict', 'size mismatch', 'copying')):
+            raise
+        detail = next((line.strip() for line in text.splitlines() if 'key' in line or 'size' in line
+                       or 'shape' in line), one_line(err))
+        raise ConfigError(f'{file_name(checkpoint)} does not fit {config_name(given)}: {detail[:300]}') from None

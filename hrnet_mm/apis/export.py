@@ -29,12 +29,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from hrnet_mm.config_lookup import resolve_config
 from hrnet_mm.constants import DEFAULT_OPSET, DEFAULT_RTOL, EXPORT_FORMATS
 from hrnet_mm.deploy import switch_to_deploy
-from hrnet_mm.errors import ConfigError, MissingPackageError, SetupError, one_line
+from hrnet_mm.errors import ConfigError, MissingPackageError, SetupError
 
-from .build import build_model
+from .build import build_checked_model
 from .libraries import Library
 from .runtime import installed
 
@@ -128,33 +127,6 @@ def check_export_args(input_shape: Optional[Sequence[int]], opset: int) -> None:
         raise ConfigError(f'opset must be an int in {MIN_OPSET}..{MAX_OPSET}, got {opset!r}')
 
 
-def build_for_export(config: Union[str, Path, Any], checkpoint: Optional[str]) -> Tuple[Any, Library, Any]:
-    """:func:`~hrnet_mm.apis.build.build_model` for a path, a packaged name or an ``hrnet_mm::`` name.
-
-    Raises:
-        ConfigError: No such config, or a checkpoint made for another model than the config's (one
-            line naming both files and what differs: :mod:`hrnet_mm.apis.compatibility`).
-        FileNotFoundError: No such checkpoint.
-    """
-    given = config
-    if isinstance(config, (str, Path)) and '::' not in str(config).replace('hrnet_mm::', ''):
-        config = resolve_config(str(config))  # configs/..., hrnet_seg/<name>.py or hrnet_mm::hrnet_seg/...
-    if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    try:
-        with warnings.catch_warnings():  # the libraries' deprecation chatter: no news to someone running a model
-            warnings.simplefilter('ignore')
-            return build_model(config, checkpoint)
-    except RuntimeError as err:  # mmengine's strict load_state_dict: missing / unexpected keys, shapes
-        text = str(err)
-        if checkpoint is None or not any(k in text for k in ('state_dict', 'size mismatch', 'copying')):
-            raise
-        detail = next((line.strip() for line in text.splitlines() if 'key' in line or 'size' in line
-                       or 'shape' in line), one_line(err))
-        from .compatibility import config_name, file_name
-        raise ConfigError(f'{file_name(checkpoint)} does not fit {config_name(given)}: {detail[:300]}') from None
-
-
 def relative_error(got: Tensor, expected: Tensor) -> float:
     """``max |got - expected| / max |expected|``: the largest deviation as a fraction of the output's scale."""
     scale = expected.abs().max().item()
@@ -223,7 +195,7 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
     choice = exporter_choice(dynamo)  # before the model is built: a torch without it fails at once
     if dynamo:
         require('onnxscript', 'pip install onnxscript')
-    model, library, cfg = build_for_export(config, checkpoint)
+    model, library, cfg = build_checked_model(config, checkpoint)
     from .compatibility import traits_of_state_dict, write_traits
     traits = traits_of_state_dict(model.state_dict())  # before BN folding, which removes the BN tensors
     wrapper = ExportWrapper(model, library).eval()

@@ -225,9 +225,10 @@ def export_int8(config, checkpoint: Optional[str], fp32_path: Union[str, Path], 
     Returns:
         Int8Report: The file, what was kept in float and the measured deviation from float32.
     """
-    from .export import build_for_export, output_names
+    from .build import build_checked_model
+    from .export import output_names
     from .runtime import open_engine
-    model, library, cfg = build_for_export(config, checkpoint)
+    model, library, cfg = build_checked_model(config, checkpoint)
     fp32 = open_engine(fp32_path)
     inputs = [fit_to(x, fp32.input_shape) for x in calibration_inputs(model, cfg, library, calib + 2, seed)]
     calibration, held_back = inputs[:calib], inputs[calib:]

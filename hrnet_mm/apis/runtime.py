@@ -286,9 +286,9 @@ def engine_model(config, model_file: Union[str, Path], engine: Optional[str] = N
         ModelMismatchError: The file (or ``checkpoint``) was made for another model than the config's
             (:mod:`hrnet_mm.apis.compatibility`), found before the engine opens it.
     """
+    from .build import build_checked_model
     from .compatibility import check_export_fits
-    from .export import build_for_export
-    model, library, cfg = build_for_export(config, checkpoint)
+    model, library, cfg = build_checked_model(config, checkpoint)
     _require_heads(library, model_file, checkpoint)
     check_export_fits(model, model_file, cfg)
     return attach_engine(model, library, open_engine(model_file, engine, threads)), library, cfg
@@ -425,8 +425,8 @@ def _infer_pose(cfg, library, attach, images, out_dir: Path, checkpoint, kpt_thr
 def _infer_cls(cfg, library, attach, images, out_dir: Path, checkpoint) -> List[dict]:
     from mmpretrain.apis import ImageClassificationInferencer
 
-    from .export import build_for_export
-    model, _, _ = build_for_export(cfg, checkpoint)
+    from .build import build_checked_model
+    model, _, _ = build_checked_model(cfg, checkpoint)
     model._config = cfg  # what mmpretrain's inferencers read from a model built by get_model
     model._dataset_meta = _dataset_meta(cfg, library)
     attach(model)
@@ -496,14 +496,13 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         InputError: An image that is missing, no image, damaged, or over the pixel limit (named), and
             an ONNX file the engine cannot open or run (see :func:`open_engine`).
         ConfigError: A detector without ``checkpoint``, and the errors of :func:`open_engine` and
-            :func:`~hrnet_mm.apis.export.build_for_export`.
+            :func:`~hrnet_mm.apis.export.build_checked_model`.
         ModelMismatchError: The file or checkpoint was made for another model than the config's (the
             task, classes / keypoints, image channels or HRNet widths differ), found before anything runs.
     """
     from mmengine.registry import DefaultScope
 
-    from .build import load_config
-    from .export import build_for_export
+    from .build import build_checked_model, load_config
     from .libraries import library_of
     if isinstance(config, (str, Path)):
         from hrnet_mm.config_lookup import resolve_config
@@ -519,14 +518,14 @@ def infer_images(config, model_file: Union[str, Path], images: Sequence[Union[st
         _require_heads(library, model_file, checkpoint)
         from .compatibility import check_export_fits
         # The config's model (with a detector's heads checked against their checkpoint), before the file runs.
-        check_export_fits(build_for_export(copy.deepcopy(cfg), checkpoint)[0], model_file, cfg)
+        check_export_fits(build_checked_model(copy.deepcopy(cfg), checkpoint)[0], model_file, cfg)
         compiled = open_engine(model_file, engine, threads)
 
         def attach(model: Any) -> None:
             attach_engine(model, library, compiled)
         weights = checkpoint
     else:
-        build_for_export(copy.deepcopy(cfg), str(model_file))  # a mismatched or damaged checkpoint: one line
+        build_checked_model(copy.deepcopy(cfg), str(model_file))  # a mismatched or damaged checkpoint: one line
 
         def attach(model: Any) -> None:
             return None

@@ -321,10 +321,10 @@ class Detector(BoxSource):
         from mmengine.dataset import Compose
         from mmengine.registry import DefaultScope
 
-        from .export import build_for_export
+        from .build import build_checked_model
         from .runtime import _quiet_mmengine
         with _quiet_mmengine():
-            model, _, cfg = build_for_export(copy.deepcopy(self.cfg), self.checkpoint)
+            model, _, cfg = build_checked_model(copy.deepcopy(self.cfg), self.checkpoint)
         steps = [copy.deepcopy(s) for s in cfg.test_dataloader.dataset.pipeline
                  if not str(s['type']).endswith('LoadAnnotations')]
         steps[0] = dict(type='mmdet.LoadImageFromNDArray')  # the image is decoded already
@@ -455,7 +455,7 @@ class TopdownPose:
 
         from hrnet_mm.deploy import switch_to_deploy
 
-        from .export import build_for_export
+        from .build import build_checked_model
         from .runtime import _quiet_mmengine, attach_engine, open_engine
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f'batch_size must be a positive integer, got {batch_size!r}')
@@ -464,7 +464,7 @@ class TopdownPose:
         model_file = Path(model_file)
         onnx = model_file.suffix.lower() == '.onnx'
         with _quiet_mmengine():
-            model, library, cfg = build_for_export(copy.deepcopy(cfg), None if onnx else str(model_file))
+            model, library, cfg = build_checked_model(copy.deepcopy(cfg), None if onnx else str(model_file))
         if onnx:
             from .compatibility import check_export_fits
             check_export_fits(model, model_file, cfg)  # a file of another model fails before the engine opens it

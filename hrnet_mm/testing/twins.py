@@ -1,5 +1,5 @@
 """Stock HRNets next to ours: the builders and weight helpers that oracle tests and benchmarks share."""
-from typing import Dict
+from typing import Any, Dict
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ def stock_extra(arch: str) -> Dict[str, dict]:
         {'num_modules': 4, 'num_branches': 3, 'block': 'BASIC', 'num_blocks': (4, 4, 4), 'num_channels': (32, 64, 128)}
     """
     from timm.models.hrnet import cfg_cls
-    stages = cfg_cls[timm_name(arch)]
+    stages: Dict[str, Any] = cfg_cls[timm_name(arch)]
     return {f'stage{i}': dict(num_modules=stages[f'stage{i}']['num_modules'],
                               num_branches=stages[f'stage{i}']['num_branches'],
                               block=stages[f'stage{i}']['block_type'],

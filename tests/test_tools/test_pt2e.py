@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hrnet_mm.apis.export import ExportWrapper, build_for_export
+from hrnet_mm.apis.build import build_checked_model
+from hrnet_mm.apis.export import ExportWrapper
 from hrnet_mm.testing.twins import randomize_norms
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +31,7 @@ def test_every_conv_of_our_models_quantizes_and_the_outputs_stay_close(task):
     # The quantizer refuses a graph in which one module instance is called several times (one ReLU
     # module per block did that); every conv must come out int8 on both inputs.
     torch.manual_seed(0)
-    model, library, _ = build_for_export(str(REPO / DEMOS[task]), None)
+    model, library, _ = build_checked_model(str(REPO / DEMOS[task]), None)
     randomize_norms(model, seed=1, affine=True)
     net = ExportWrapper(model.eval(), library).eval()
     gen = torch.Generator().manual_seed(1)
