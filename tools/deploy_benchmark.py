@@ -38,7 +38,7 @@ from hrnet_mm.apis.build import build_checked_model
 from hrnet_mm.apis.export import ExportWrapper, export_onnx
 from hrnet_mm.apis.quantize import quantize_onnx
 from hrnet_mm.apis.runtime import ENGINES, OnnxRuntimeEngine, OpenVinoEngine, installed
-from hrnet_mm.deploy import switch_to_deploy
+from hrnet_mm.inference_rewrites import switch_to_deploy
 from hrnet_mm.testing.twins import randomize_norms
 
 CASES = {

@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from hrnet_mm.constants import DEFAULT_OPSET, DEFAULT_RTOL, EXPORT_FORMATS
-from hrnet_mm.deploy import switch_to_deploy
 from hrnet_mm.errors import ConfigError, MissingPackageError, SetupError
+from hrnet_mm.inference_rewrites import switch_to_deploy
 
 from .build import build_checked_model
 from .libraries import Library
@@ -171,7 +171,7 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
         input_shape: (N, 3, H, W) traced input. Default: batch 1 at the size the config trains at.
         dynamic: Let batch, height and width vary at run time (else fixed to ``input_shape``).
         opset: ONNX opset. Default: 17.
-        fuse: Fold BatchNorm into convs first (:func:`~hrnet_mm.deploy.switch_to_deploy`).
+        fuse: Fold BatchNorm into convs first (:func:`~hrnet_mm.inference_rewrites.switch_to_deploy`).
         verify: Run the file with onnxruntime and compare with the PyTorch model *before* folding, on
             the traced input and, for a dynamic export, at a second batch and size too.
         dynamo: Use torch's dynamo-based exporter (needs ``onnxscript``) instead of TorchScript's.

@@ -453,7 +453,7 @@ class TopdownPose:
         from mmengine.dataset import Compose
         from mmengine.registry import DefaultScope
 
-        from hrnet_mm.deploy import switch_to_deploy
+        from hrnet_mm.inference_rewrites import switch_to_deploy
 
         from .build import build_checked_model
         from .runtime import _quiet_mmengine, attach_engine, open_engine

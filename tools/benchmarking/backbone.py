@@ -7,7 +7,7 @@ interquartile range. Our twin of each peer uses the peer's resize (mmseg: biline
 mmdet, timm: nearest; mmpose: the single-output pose layout), so both compute the same function.
 
 Modes. Like for like (both models get the same treatment): eval ``plain`` (model.eval(), NCHW),
-``deploy`` (BatchNorm folded into the convs by :func:`hrnet_mm.deploy.switch_to_deploy`, NCHW) and
+``deploy`` (BatchNorm folded into the convs by :func:`hrnet_mm.inference_rewrites.switch_to_deploy`, NCHW) and
 ``deploy_cl`` (folded, model and input channels-last); train ``plain`` (forward + backward of
 ``sum(mean(output))``, no optimizer step; ``--full`` adds ``cl``). Here ours runs with
 ``channels_last=False``. Out of the box (``default`` and, in eval, ``default_deploy``): ours built
@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 import hrnet_mm  # noqa: F401  (registers the models)
 from hrnet_mm.complexity import count_gflops
-from hrnet_mm.deploy import switch_to_deploy, to_channels_last
+from hrnet_mm.inference_rewrites import switch_to_deploy, to_channels_last
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO
 from hrnet_mm.testing.twins import OURS_LIKE, randomize_norms, stock_hrnet

@@ -7,7 +7,7 @@ import torch
 from mmcv.cnn import ConvModule
 from torch import nn
 
-from hrnet_mm.deploy import count_batchnorms, fuse_conv_bn, switch_to_deploy, to_channels_last
+from hrnet_mm.inference_rewrites import count_batchnorms, fuse_conv_bn, switch_to_deploy, to_channels_last
 from hrnet_mm.models import HRNet
 from hrnet_mm.testing.twins import randomize_norms
 

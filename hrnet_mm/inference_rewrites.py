@@ -2,7 +2,7 @@
 
 Typical use on a loaded model (weights load *before* folding; the folded state dict has no BN keys):
 
-    >>> from hrnet_mm.deploy import count_batchnorms, switch_to_deploy, to_channels_last
+    >>> from hrnet_mm.inference_rewrites import count_batchnorms, switch_to_deploy, to_channels_last
     >>> from hrnet_mm.models import HRNet
     >>> model = HRNet(arch='w18-small-v1')      # load its weights here
     >>> x = torch.rand(1, 3, 64, 64)
