@@ -5,7 +5,9 @@ Importing this module (what :func:`hrnet_mm.activate` does):
 - refuses a torch older than the supported range with one line, a
   :class:`~hrnet_mm.errors.SetupError` (:data:`hrnet_mm.environment.MIN_TORCH`);
 - registers our modules: ``hrnet_mm.HRNet``, ``HRModule``, ``MultiResolutionFusion``, the necks
-  (:mod:`hrnet_mm.models`) and ``hrnet_mm.SafeCheckpointHook`` (:mod:`hrnet_mm.checkpoint.saving`);
+  (:mod:`hrnet_mm.models`) and ``hrnet_mm.SafeCheckpointHook`` (:mod:`hrnet_mm.checkpoint.saving`),
+  and gives our scope a child in the task libraries' own root registries
+  (:func:`hrnet_mm.registry.adopt_library_roots`);
 - routes mmengine's checkpoint loading, for every scheme, through one checked, data-only load
   (:func:`hrnet_mm.checkpoint.install_checkpoint_loaders`; ``HRNET_MM_SAFE_LOADING=0`` opts out);
 - logs each problem of the installed stack that pip cannot express (:mod:`hrnet_mm.environment`).
@@ -36,5 +38,7 @@ log_problems()
 
 from . import models  # noqa: E402,F401  (registers the network's modules)
 from .checkpoint import install_checkpoint_loaders  # noqa: E402  (registers SafeCheckpointHook)
+from .registry import adopt_library_roots  # noqa: E402
 
+adopt_library_roots()
 install_checkpoint_loaders()

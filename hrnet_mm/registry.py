@@ -44,15 +44,19 @@ def building_library() -> Optional[str]:
 
 
 class PluginRegistry(Registry):
-    """A child registry of scope ``hrnet_mm`` whose unknown, unprefixed names come from the building library."""
+    """A child registry of scope ``hrnet_mm`` whose unknown, unprefixed names come from the building library.
+
+    A lookup reads registries only: it imports nothing and adds no registry (the libraries' own root
+    registries got their child of ours when hrnet_mm activated: :func:`adopt_library_roots`).
+    """
 
     def get(self, key: str):
         scope, name = self.split_scope_key(key)
         if scope is not None:
             return super().get(key)
         self.import_from_location()
-        if name in self._module_dict:
-            return self._module_dict[name]
+        if name in self.module_dict:
+            return self.module_dict[name]
         library = self._library_registry()
         found = library.get(key) if library is not None else None
         if found is None:
@@ -62,42 +66,42 @@ class PluginRegistry(Registry):
         return found
 
     def _only_library_with(self, name: str):
-        """The class of the one library registry beside ours that has ``name``, or None (none or several).
+        """The class of the one library registry beside ours that has ``name`` registered, or None.
 
         For builders that set no default scope (mmpretrain's inferencers build their pipeline so):
-        with no scope, mmengine would have used the registry the build was called on.
+        with no scope, mmengine would have used the registry the build was called on. Only modules
+        their library has imported already count; nothing is imported here.
         """
-        owners = []
-        for scope, child in self._get_root_registry()._children.items():
-            if scope != SCOPE:
-                child.import_from_location()  # a library whose registry exists here, its modules registered
-                if name in child._module_dict:
-                    owners.append(child._module_dict[name])
+        owners = [child.module_dict[name] for scope, child in self.parent.children.items()
+                  if scope != SCOPE and name in child.module_dict]
         return owners[0] if len(owners) == 1 else None
 
     def _library_registry(self) -> Optional[Registry]:
-        """The same registry (e.g. ``model``) of the building library, or None."""
+        """The same registry (e.g. ``model``) of the building library, or None.
+
+        mmengine imported ``<library>.registry`` when it made that library's scope current, so its
+        registries are children of our parent by now.
+        """
         library = building_library()
-        if library is None:
-            return None
-        try:
-            module = import_module(f'{library}.registry')  # what mmengine does before it searches a scope
-        except ImportError:
-            return None
-        _adopt_own_roots(module)
-        found = self._get_root_registry()._search_child(library)
-        return None if found is None or found is self else found
+        return None if library is None else self.parent.children.get(library)
 
 
-def _adopt_own_roots(module) -> None:
-    """Give our scope a child in a library's own root registries too (mmpose's ``KEYPOINT_CODECS``).
+def adopt_library_roots() -> None:
+    """Give our scope a child in the installed libraries' own root registries (mmpose's ``KEYPOINT_CODECS``).
 
     A codec built inside a stamped pose model is looked up under our scope as well; without a child
-    mmengine still finds it, but warns that the scope has no registry in that tree.
+    mmengine still finds it, but warns that the scope has no registry in that tree. Called once, when
+    hrnet_mm activates (:mod:`hrnet_mm.plugin`), so that no lookup changes another library's registries.
     """
-    for value in vars(module).values():
-        if isinstance(value, Registry) and value.parent is None and SCOPE not in value._children:
-            PluginRegistry(value.name, parent=value, scope=SCOPE, locations=LOCATIONS)
+    from hrnet_mm.apis.libraries import LIBRARIES
+    for library in LIBRARIES:
+        try:
+            module = import_module(f'{library}.registry')
+        except ImportError:  # not installed, or broken: its own commands say so
+            continue
+        for value in vars(module).values():
+            if isinstance(value, Registry) and value.parent is None and SCOPE not in value.children:
+                PluginRegistry(value.name, parent=value, scope=SCOPE, locations=LOCATIONS)
 
 
 # mmengine imports a registry's locations before its first lookup: hrnet_mm.plugin registers all we

@@ -103,12 +103,13 @@ def test_our_own_names_win_and_without_a_library_the_root_or_the_one_owner_answe
     with DefaultScope.overwrite_default_scope('mmseg'):
         with DefaultScope.overwrite_default_scope('hrnet_mm'):
             assert MODELS.get('HRNet') is build_hrnet  # ours (it builds hrnet_mm.HRNet), not mmseg's HRNet
+    pack_inputs = MMPRETRAIN_TRANSFORMS.get('PackInputs')  # registered, as mmpretrain's inferencer has it
     saved = DefaultScope._instance_dict.copy()
     DefaultScope._instance_dict.clear()  # a process that set no scope at all (mmpretrain's inferencers)
     try:
         with DefaultScope.overwrite_default_scope('hrnet_mm'):
             assert HOOKS.get('CheckpointHook') is CheckpointHook  # mmengine's root
-            assert TRANSFORMS.get('PackInputs') is MMPRETRAIN_TRANSFORMS.get('PackInputs')  # only mmpretrain's
+            assert TRANSFORMS.get('PackInputs') is pack_inputs  # only mmpretrain's
             assert MMSEG_MODELS.get('CrossEntropyLoss') is not MMDET_MODELS.get('CrossEntropyLoss')
             assert MODELS.get('CrossEntropyLoss') is None  # several libraries have one: no guess
     finally:
@@ -166,3 +167,21 @@ def test_importing_hrnet_mm_alone_imports_no_torch_and_the_first_lookup_register
               'print(hrnet_mm.HRNetV2Neck.__module__)\n')
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True).stdout.split('\n')
     assert out[:3] == ['[]', 'build_hrnet True', 'hrnet_mm.models.necks.hrnet_v2'], out
+
+
+def test_a_lookup_imports_nothing_and_changes_no_other_registry():
+    import sys
+
+    from mmengine.registry import DefaultScope
+    from mmpose.registry import KEYPOINT_CODECS
+    assert 'hrnet_mm' in KEYPOINT_CODECS.children  # given when hrnet_mm activated, before any lookup
+    import mmengine.registry as mmengine_registries
+    roots = [r for r in vars(mmengine_registries).values() if isinstance(r, mmengine_registries.Registry)]
+    children_before = {id(r): set(r.children) for r in roots}
+    modules_before = set(sys.modules)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        with DefaultScope.overwrite_default_scope('hrnet_mm'):
+            assert MODELS.get('NoSuchModel') is None
+            assert MODELS.get('EncoderDecoder') is not None
+    assert set(sys.modules) == modules_before
+    assert {id(r): set(r.children) for r in roots} == children_before
