@@ -27,7 +27,8 @@ VENV=${VENV:-.venv}
 # The pins of every pip call; tools/test_stacks.sh passes its own for the other torch stacks.
 CONSTRAINTS=$(realpath "${HRNET_MM_CONSTRAINTS:-requirements/constraints.txt}")
 STAMP=$VENV/.hrnet_mm_setup
-KEY=$(cat "$CONSTRAINTS" requirements/*.txt tools/setup_env.sh setup.py | sha256sum | cut -c1-16)
+# The checkout's path too: hrnet_mm is installed editable, so a venv serves the checkout it was set up for.
+KEY=$( (cat "$CONSTRAINTS" requirements/*.txt tools/setup_env.sh setup.py; pwd) | sha256sum | cut -c1-16)
 
 if [[ -f $STAMP && "$(cat $STAMP)" == "$KEY" ]]; then
   exit 0

@@ -213,7 +213,11 @@ def _release_format(out: Path, fmt: Optional[str]) -> str:
 
 def _write_release(stream: Any, checkpoint: dict, state_dict: dict, fmt: str) -> None:
     if fmt == 'pth':
-        torch.save(checkpoint, stream)
+        try:
+            torch.save(checkpoint, stream)
+        except KeyError as err:  # torch.save knows no storage for the dtype (float8 before torch 2.2)
+            raise CheckpointError(f'torch {torch.__version__} cannot write these weights to a .pth file '
+                                  f'({err.args[0] if err.args else err}); publish them as .safetensors') from None
     else:
         meta = checkpoint.get('meta')
         text = meta_as_text(meta if isinstance(meta, dict) else {})
