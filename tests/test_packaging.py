@@ -298,7 +298,8 @@ USER_PATH = textwrap.dedent("""\
             except SystemExit as stop:
                 code = stop.code
         results.append(dict(argv=argv, code=code, out=out.getvalue(), err=err.getvalue()))
-    print(json.dumps(results))
+    with open(sys.argv[2], 'w') as f:  # not stdout: the libraries print there too
+        json.dump(results, f)
 """)
 COMMANDS = ('train', 'test', 'infer', 'infer-pose', 'export', 'convert', 'publish', 'complexity')
 
@@ -344,7 +345,7 @@ def _user_path_calls(config: dict, checkpoint: dict, image: dict, options: dict,
         (['export', config['mmpose'], seg_pth], 'does not fit'),
         (['complexity', 'w99'], 'w99'),
         (['publish', str(out / 'missing.pth')], 'missing.pth'),
-        (['convert', 'stock_cls.pth', str(out / 'x.pth'), '--from', 'timm', '--config', seg], 'x'),
+        (['convert', 'stock_cls.pth', str(out / 'x.pth'), '--from', 'timm'], 'use --from mmpretrain'),
         (['train', seg, '--launcher', 'slurmm'], 'invalid choice'),
         (['train', seg, '--dry-run', '--cfg-options', 'optimizer.lr=0.1'],
          'did you mean optim_wrapper.optimizer.lr?'),
@@ -459,10 +460,12 @@ def test_installed_wheel_builds_trains_and_infers_outside_the_repo(tmp_path):
     for argv in (['--help'], *([command, '--help'] for command in COMMANDS)):
         shown = _run(['hrnet-mm', *argv], cwd=elsewhere, env=env)
         assert shown.startswith('usage: hrnet-mm'), (argv, shown[:300])
+    _run('pip install "$(ls dist/hrnet_mm-*.whl)[deploy]"', cwd=elsewhere, env=env, shell=True)  # docs/deploy.md
     real, mistakes = _user_path_calls(config, checkpoint, image, data_options, elsewhere)
     calls = [argv for argv, _ in real + mistakes]
-    out = _run([str(python), '-c', USER_PATH, json.dumps(calls)], cwd=elsewhere, env=env, timeout=1800)
-    results = json.loads(out.strip().splitlines()[-1])
+    report = elsewhere / 'user_path.json'
+    out = _run([str(python), '-c', USER_PATH, json.dumps(calls), str(report)], cwd=elsewhere, env=env, timeout=1800)
+    results = json.loads(report.read_text())
     for (argv, shows), result in zip(real, results):  # `test CONFIG x.pth` runs the stock tool: its own output
         assert result['code'] == 0 and (shows in result['out'] + result['err'] or argv[0] == 'test' and shows in out), \
             (argv, result)
