@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from mmengine.config.utils import _get_cfg_metainfo
 
@@ -107,6 +108,32 @@ def test_parameters_are_those_of_the_built_model(config):
         assert (height, width) == tuple(library.input_size(cfg))
         gflops = count_gflops(model.to('meta'), (3, height, width))
         assert _entry(config)['Metadata']['FLOPs'] == pytest.approx(gflops, abs=0.006)
+
+
+class _TensorMode(torch.nn.Module):
+    """An OpenMMLab model's tensor forward as a plain module, for mmengine's tracing counter."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x, None, mode='tensor')
+
+
+@pytest.mark.parametrize('config', [c for c in _checked_configs() if 'synthetic' in c and 'hrnet_det' not in c])
+def test_flops_are_what_mmengines_own_counter_finds(config):
+    """The metafile's FLOPs against mmengine's FlopAnalyzer (a traced count, not our hooks): its conv and
+    linear multiply-adds / 2**30, the paper's measure."""
+    from mmengine.analysis import FlopAnalyzer
+    model = build_model(str(REPO / config))[0]
+    height, width = map(int, _entry(config)['Metadata']['FLOPs Input Size'].split('x'))
+    analyzer = FlopAnalyzer(_TensorMode(model), (torch.zeros(1, 3, height, width),))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    by_operator = analyzer.by_operator()
+    counted = (by_operator['conv'] + by_operator.get('linear', 0)) / 2**30
+    assert _entry(config)['Metadata']['FLOPs'] == pytest.approx(counted, abs=0.006)
 
 
 def test_detector_flops_are_those_of_the_dense_trunk_at_800x1333():
