@@ -26,15 +26,18 @@ def bench(monkeypatch):
 
 def test_every_row_runs_and_matches_stock_eager(bench, tmp_path, capsys):
     out = tmp_path / 'deploy.json'
-    assert bench.main(['--repeats', '1', '--warmup', '0', '--threads', '1', '--pt2e', '--json', str(out)]) == 0
+    # The PT2E row needs a torchao that imports with this torch (not torch 2.1's); without it, the default
+    # leaves the row out and the benchmark still runs.
+    with_pt2e = bench.pt2e.unavailable() is None
+    assert bench.main(['--repeats', '1', '--warmup', '0', '--threads', '1', '--json', str(out)]) == 0
     results = json.loads(out.read_text())
     case = results['cases']['seg']
     rows = ['stock eager', 'ours folded', 'onnxruntime fp32', 'onnxruntime int8', 'openvino fp32', 'openvino int8',
-            'openvino bf16', 'torch pt2e int8']
+            'openvino bf16'] + (['torch pt2e int8'] if with_pt2e else [])
     assert list(case['stats']) == rows and all(case['stats'][r]['median_s'] > 0 for r in rows)
     errors = case['errors']
     # Same weights everywhere: float32 paths equal stock eager to rounding, reduced precision within a few percent
     assert all(errors[r] < 1e-4 for r in rows if r.endswith('fp32') or r in ('stock eager', 'ours folded'))
     assert all(1e-4 < errors[r] < 0.1 for r in rows if r.endswith(('int8', 'bf16')))
-    assert {(t['case'], t['row']) for t in results['targets']} == set(bench.TARGETS)
-    assert '| torch pt2e int8 |' in capsys.readouterr().out
+    assert {(t['case'], t['row']) for t in results['targets']} == {(c, r) for c, r in bench.TARGETS if r in rows}
+    assert ('| torch pt2e int8 |' in capsys.readouterr().out) == with_pt2e
