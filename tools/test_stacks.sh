@@ -57,7 +57,7 @@ run_stack() {
   "$dir/venv/bin/python" -m pytest -q -rs -p no:cacheprovider -m "$MARKERS" ${PYTEST_ARGS:-} tests \
     2>&1 | tee "$dir/pytest.log" || status=$?
   local summary
-  summary=$(grep -E '^=+ .* in [0-9.]+s' "$dir/pytest.log" | tail -1 | tr -d '=' | xargs || true)
+  summary=$(grep -E '(passed|failed).* in [0-9.]+s' "$dir/pytest.log" | tail -1 | tr -d '=' | xargs || true)
   echo "[stacks] $(date -u +%F) $name (${pins[*]}): set-up ${setup_s}s, suite $((SECONDS - start))s: ${summary:-no summary} (log: $dir/pytest.log)" \
     | tee -a "$STACKS/results.log"
   return $status
