@@ -5,9 +5,7 @@ from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
 from hrnet_mm.config_lookup import load_config, resolve_config
-from hrnet_mm.errors import ConfigError, one_line
 
-from .compatibility import config_name, file_name
 from .libraries import Library, library_of
 
 __all__ = ['build_checked_model', 'build_model', 'load_config', 'replace_syncbn']
@@ -80,19 +78,10 @@ def build_checked_model(config: Union[str, Path, Any], checkpoint: Optional[str]
             line naming both files and what differs: :mod:`hrnet_mm.apis.compatibility`).
         FileNotFoundError: No such checkpoint.
     """
-    given = config
     if isinstance(config, (str, Path)) and '::' not in str(config).replace('hrnet_mm::', ''):
         config = resolve_config(str(config))  # configs/..., hrnet_seg/<name>.py or hrnet_mm::hrnet_seg/...
     if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    try:
-        with warnings.catch_warnings():  # the libraries' deprecation chatter: no news to someone running a model
-            warnings.simplefilter('ignore')
-            return build_model(config, checkpoint)
-    except RuntimeError as err:  # mmengine's strict load_state_dict: missing / unexpected keys, shapes
-        text = str(err)
-        if checkpoint is None or not any(k in text for k in ('state_dict', 'size mismatch', 'copying')):
-            raise
-        detail = next((line.strip() for line in text.splitlines() if 'key' in line or 'size' in line
-                       or 'shape' in line), one_line(err))
-        raise ConfigError(f'{file_name(checkpoint)} does not fit {config_name(given)}: {detail[:300]}') from None
+    with warnings.catch_warnings():  # the libraries' deprecation chatter: no news to someone running a model
+        warnings.simplefilter('ignore')
+        return build_model(config, checkpoint)
