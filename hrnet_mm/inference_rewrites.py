@@ -153,8 +153,9 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     Convolutions then run in NHWC without layout conversions when the input is channels-last too
     (``x.to(memory_format=torch.channels_last)``); outputs are channels-last tensors with the same
     values and shapes. Only for models whose every op reads strides: mmcv's CPU ``roi_align``
-    (two-stage detectors) assumes NCHW memory and returns wrong values. :class:`HRNet` itself
-    already runs channels-last inside by default (``channels_last=True``) and hands NCHW out.
+    (two-stage detectors) assumes NCHW memory and returns wrong values. The ``hrnet_mm.HRNet``
+    that configs build already stores its weights channels-last and hands NCHW out
+    (:func:`hrnet_mm.models.dropin.build_hrnet`).
 
     Returns:
         nn.Module: ``model`` itself.

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from hrnet_mm.apis.export import exporter_choice
+from hrnet_mm.cuda_graph import _autocast_state
 from hrnet_mm.environment import MIN_TORCH
 from hrnet_mm.errors import SetupError
-from hrnet_mm.models.backbones.cuda_graph import _autocast_state
 
 
 def test_a_torch_below_the_range_is_refused_in_one_line_when_hrnet_mm_activates():

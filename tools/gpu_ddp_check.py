@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument('--backend', default='nccl', choices=('nccl', 'gloo'))
     args = parser.parse_args(argv)
 
+    from hrnet_mm.cuda_graph import graph_runner
     from hrnet_mm.synthetic.seg_data import generate
     data_root = generate(str(args.work_dir / 'data'), train=64, val=16, size=128, seed=0)
     runner = Runner.from_cfg(configure(args, data_root))
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
     unchanged = sorted(name for key, (name, p) in probe.params.items() if torch.equal(p.detach(), probe.initial[key]))
     if unchanged:
         failures.append(f'{len(unchanged)} trainable parameters never changed, e.g. {unchanged[:3]}')
-    graph = model.backbone.__dict__.get('_cuda_graph_runner')
+    graph = graph_runner(model.backbone)
     stats = dict(graph.stats) if graph is not None else {'replays': 0, 'eager': 0, 'recordings': 0}
     if stats['replays'] < args.iters - 2:  # recorded on its second use, replayed from then on
         failures.append(f'the backbone replayed its CUDA graph {stats["replays"]} times in {args.iters} iterations '

@@ -49,7 +49,10 @@ Different on purpose (each tested)
       mmpretrain upsample by a fixed factor and fail on sides that are not multiples of 32).
     - ``HRNetV2pNeck(ceil_mode=True)`` by default: pooled levels round up and cover the whole image;
       mmdet's HRFPN rounds down (``ceil_mode=False`` gives its function).
-    - Channels-last inside (``channels_last=True``), NCHW in and out; ``cuda_graph`` replay.
+    - Two choices of how it runs, made here, outside the network: ``channels_last=True`` (default)
+      stores the weights NHWC, so every convolution runs NHWC, and hands the outputs back as
+      contiguous NCHW (some heads' custom ops read raw NCHW memory: mmcv's roi_align returns wrong
+      values for NHWC input); ``cuda_graph`` replays CUDA-graph recordings (:mod:`hrnet_mm.cuda_graph`).
     - ReLUs are functional: the stem and the residual blocks have no ``relu`` submodule (one module
       called several times per forward is refused by torch's PT2E int8 quantizer, docs/deploy.md).
     - Default init: Kaiming (fan-out) convs and unit norms, the official code's; mmpose starts
@@ -60,8 +63,12 @@ Different on purpose (each tested)
       not mmpretrain's ``HRFuseScales`` ones; ``hrnet-mm convert`` maps those.
 """
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
+import torch
+from torch import Tensor, nn
+
+from hrnet_mm.cuda_graph import cuda_graph_settings, graph_cuda_forward
 from hrnet_mm.errors import ConfigError, is_int
 from hrnet_mm.registry import MODELS, building_library
 
@@ -156,20 +163,49 @@ def _stage_fields(stage: Any) -> Any:
     return {key: stage[key] for key in STAGE_KEYS if key in stage} if isinstance(stage, dict) else stage
 
 
-def build_hrnet(*args: Any, **kwargs: Any) -> HRNet:
+def build_hrnet(*args: Any, channels_last: bool = True, cuda_graph: Union[bool, dict] = False,
+                **kwargs: Any) -> HRNet:
     """``hrnet_mm.HRNet`` of the registry: an :class:`~hrnet_mm.models.backbones.HRNet` from any stock form.
 
     Takes the network's own arguments and every form described in this module's docstring; Python
     code written against a stock class can use it in that class's place.
 
+    Args:
+        *args, **kwargs: The network's arguments or a stock class's (:func:`hrnet_arguments`).
+        channels_last (bool): Store the weights channels-last (NHWC), so that the network runs NHWC
+            whatever the input's layout, and hand the outputs back contiguous (NCHW). Same values
+            and shapes; oneDNN (CPU) and tensor cores (CUDA AMP) run NHWC convolutions faster
+            (docs/benchmarks.md). False keeps the stock NCHW layout. Default: True.
+        cuda_graph (bool | dict): On CUDA inputs, replay CUDA-graph recordings of the forward and
+            backward (:func:`hrnet_mm.cuda_graph.graph_cuda_forward`; same outputs, gradients and BN
+            statistics as eager). True, or a dict of ``max_graphs`` / ``min_calls`` / ``warmup``.
+            CPU inputs run eagerly. Default: False.
+
     Example:
         >>> from hrnet_mm.models.archs import ARCH_ZOO
         >>> extra = dict(ARCH_ZOO['w18-small-v1'])
         >>> extra['stage4'] = dict(extra['stage4'], multiscale_output=False)
-        >>> build_hrnet(extra).out_indices  # mmpose's pose layout, as mmpose's HRNet reads it
+        >>> model = build_hrnet(extra)
+        >>> model.out_indices  # mmpose's pose layout, as mmpose's HRNet reads it
         (0,)
+        >>> model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+        True
+        >>> model(torch.rand(1, 3, 64, 64))[0].is_contiguous()  # NCHW out
+        True
     """
-    return HRNet(**hrnet_arguments(*args, **kwargs))
+    graph = cuda_graph_settings(cuda_graph)  # checked before the network is built
+    model = HRNet(**hrnet_arguments(*args, **kwargs))
+    if channels_last:  # loads and inits write into these tensors in place, keeping the layout
+        model.to(memory_format=torch.channels_last)
+        model.register_forward_hook(contiguous_outputs)
+    if graph is not None:
+        graph_cuda_forward(model, **graph)
+    return model
+
+
+def contiguous_outputs(module: nn.Module, args: Any, outputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+    """Forward hook: the outputs as contiguous (NCHW) tensors, for heads that read raw NCHW memory."""
+    return tuple(o.contiguous() for o in outputs)
 
 
 def block_name(block: Any) -> str:

@@ -11,8 +11,8 @@ Modes. Like for like (both models get the same treatment): eval ``plain`` (model
 ``deploy_cl`` (folded, model and input channels-last); train ``plain`` (forward + backward of
 ``sum(mean(output))``, no optimizer step; ``--full`` adds ``cl``). Here ours runs with
 ``channels_last=False``. Out of the box (``default`` and, in eval, ``default_deploy``): ours built
-with its defaults (channels-last inside) and fed the NCHW batch a data preprocessor produces, against
-the peer as it ships (``plain``).
+as configs build it (``hrnet_mm.HRNet``: channels-last weights, NCHW outputs) and fed the NCHW batch
+a data preprocessor produces, against the peer as it ships (``plain``).
 
 GFLOP/s counts conv/linear multiply-adds x 2 (x 3 more for forward + backward in training), set
 against a large matmul and one large channels-last 3x3 conv timed in the same run.
@@ -52,6 +52,7 @@ from hrnet_mm.complexity import count_gflops
 from hrnet_mm.inference_rewrites import switch_to_deploy, to_channels_last
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.backbones import ARCH_ZOO
+from hrnet_mm.models.dropin import build_hrnet
 from hrnet_mm.testing.twins import OURS_LIKE, randomize_norms, stock_hrnet
 
 from .timing import interleaved, time_once
@@ -82,8 +83,8 @@ def build_ours(peer: str, arch: str, with_cp: bool = False, channels_last: bool 
 
     ``channels_last=False`` (the NCHW layout of the peers) for like-for-like rows; True is our default.
     """
-    return HRNet(arch=arch, norm_cfg=dict(type='BN', requires_grad=True), with_cp=with_cp,
-                 channels_last=channels_last, **OURS_LIKE[peer])
+    return build_hrnet(arch=arch, norm_cfg=dict(type='BN', requires_grad=True), with_cp=with_cp,
+                       channels_last=channels_last, **OURS_LIKE[peer])
 
 
 def seeded_pair(peer: str, arch: str, with_cp: bool = False, seed: int = 0) -> Tuple[HRNet, nn.Module]:
@@ -98,7 +99,7 @@ def seeded_pair(peer: str, arch: str, with_cp: bool = False, seed: int = 0) -> T
 
 
 def as_default(ours: HRNet, peer: str, arch: str) -> HRNet:
-    """``ours`` (same weights) rebuilt with our default settings: channels-last inside."""
+    """``ours`` (same weights) rebuilt with our default settings: channels-last weights, NCHW out."""
     model = build_ours(peer, arch, ours.with_cp, channels_last=True)
     model.load_state_dict(ours.state_dict(), strict=True)
     return model

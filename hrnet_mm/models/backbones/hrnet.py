@@ -1,7 +1,6 @@
 """HRNet backbone (Wang et al., TPAMI 2020) for OpenMMLab 2.x."""
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
 from mmengine.model import BaseModule
@@ -86,16 +85,6 @@ class HRNet(NamedNorms, BaseModule):
             (:func:`~hrnet_mm.models.settings.resolve_settings`). Default: ``dict(mode='nearest')``
             (official pose/classification code, mmpose, mmdet); mmseg's HRNet fuses with
             ``dict(mode='bilinear', align_corners=False)``.
-        cuda_graph (bool | dict): On CUDA inputs, replay CUDA-graph recordings of the forward and
-            backward instead of launching every kernel (:class:`~hrnet_mm.models.backbones.cuda_graph.
-            CudaGraphRunner`; same outputs, gradients and BN statistics as eager). True, or a dict of
-            its ``max_graphs`` / ``min_calls`` / ``warmup``. CPU inputs always run eagerly. Default: False.
-        channels_last (bool): Keep conv weights and activations channels-last (NHWC) inside the
-            network: inputs are converted on entry, outputs back to contiguous NCHW on exit, because
-            some heads' custom ops read raw NCHW memory (mmcv's CPU roi_align returns wrong values
-            for NHWC input). Same values and shapes; oneDNN (CPU) and tensor cores (CUDA AMP) run
-            NHWC convolutions faster (measured in docs/benchmarks.md). False keeps the stock NCHW
-            layout throughout. Default: True.
         init_cfg (dict | list[dict], optional): Initialization config. Every ``Pretrained`` entry
             (optional ``prefix``) is loaded last, through a loader that checks shapes; other entries
             go through mmengine's initializers. Default: None (Kaiming convs, unit norms).
@@ -103,6 +92,11 @@ class HRNet(NamedNorms, BaseModule):
     Norm layers are named by type as in the stock classes (``bn1`` / ``gn1`` ..., reached as
     ``norm1``, ``norm2``). Invalid arguments raise :class:`~hrnet_mm.errors.ConfigError`, both a
     ``ValueError`` and the ``AssertionError`` the stock classes raise.
+
+    The network converts no memory format: it runs in the layout its caller gives its weights and
+    input (``model.to(memory_format=torch.channels_last)`` makes every convolution NHWC) and hands
+    its outputs out in it. What configs build (:func:`hrnet_mm.models.dropin.build_hrnet`) chooses
+    channels-last weights and NCHW outputs, and can replay CUDA graphs (:mod:`hrnet_mm.cuda_graph`).
 
     Shapes:
         x: (N, in_channels, H, W), any H, W >= 32.
@@ -115,9 +109,6 @@ class HRNet(NamedNorms, BaseModule):
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 513, 513))]
         [(1, 18, 129, 129), (1, 36, 65, 65), (1, 72, 33, 33), (1, 144, 17, 17)]
     """
-
-    # mmengine's BaseModule property and the norm<k> lookups are not scriptable (forward uses _norm<k>).
-    __jit_unused_properties__ = ['is_init', 'norm1', 'norm2', 'norm3']
 
     def __init__(self,
                  arch: Union[str, dict] = 'w32',
@@ -132,8 +123,6 @@ class HRNet(NamedNorms, BaseModule):
                  multiscale_output: bool = True,
                  out_indices: Optional[Sequence[int]] = None,
                  upsample_cfg: Optional[dict] = None,
-                 channels_last: bool = True,
-                 cuda_graph: Union[bool, dict] = False,
                  init_cfg: Union[dict, List[dict], None] = None):
         self._check_init_cfg(init_cfg)
         super().__init__(init_cfg=init_cfg)
@@ -145,14 +134,12 @@ class HRNet(NamedNorms, BaseModule):
             raise ConfigError(f'in_channels must be a positive int (image channels), got {in_channels!r}')
         multiscale_output = bool(multiscale_output)
         self.in_channels = in_channels
-        self.cuda_graph = self._check_cuda_graph(cuda_graph, with_cp)
         self.conv_cfg = conv_cfg
         self.norm_eval = bool(norm_eval)
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
         self.multiscale_output = multiscale_output
-        self.channels_last = channels_last
 
         # Stem: two stride-2 3x3 conv-norm-ReLU down to 1/4.
         self.conv1 = build_conv_layer(conv_cfg, in_channels, 64, 3, stride=2, padding=1, bias=False)
@@ -197,25 +184,6 @@ class HRNet(NamedNorms, BaseModule):
         self.feature_info = [dict(num_chs=channels[i], reduction=4 * 2**i, module=last_module, index=i)
                              for i in out_indices]
         self._freeze_stages()
-        if channels_last:  # loads and inits write into these tensors in place, keeping the layout
-            self.to(memory_format=torch.channels_last)
-
-    @staticmethod
-    def _check_cuda_graph(cuda_graph: Union[bool, dict], with_cp: bool) -> Optional[dict]:
-        if isinstance(cuda_graph, dict):
-            unknown = set(cuda_graph) - {'max_graphs', 'min_calls', 'warmup'}
-            if unknown:
-                raise ConfigError(f'cuda_graph takes max_graphs, min_calls and warmup, got {sorted(unknown)}')
-            settings: Optional[dict] = dict(cuda_graph)
-        elif isinstance(cuda_graph, bool):
-            settings = {} if cuda_graph else None
-        else:
-            raise ConfigError(f'cuda_graph must be a bool or a dict of max_graphs / min_calls / warmup, '
-                              f'got {cuda_graph!r}')
-        if settings is not None and with_cp:
-            raise ConfigError('cuda_graph and with_cp exclude each other: activation checkpointing recomputes '
-                              'the forward inside backward, which a recording cannot replay')
-        return settings
 
     @staticmethod
     def _check_init_cfg(init_cfg) -> None:
@@ -226,37 +194,12 @@ class HRNet(NamedNorms, BaseModule):
                 raise ConfigError("init_cfg=dict(type='Pretrained') needs checkpoint=<path or URL>, got "
                                   f'{init_cfg!r}')
 
-    def forward(self, x: Tensor):
-        """Returns a tuple of the ``out_indices`` branches (a list under TorchScript, which has no
-        variable-length tuples)."""
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """(N, C_in, H, W) -> a tuple of the ``out_indices`` branches, in the layout the network ran in."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'HRNet expects input of shape (N, {self.in_channels}, H, W), got {list(x.shape)}')
-        if torch.jit.is_scripting():
-            return self.forward_branches(x)
-        if self.cuda_graph is not None and x.is_cuda:
-            return self._graph_runner()(x)
-        return tuple(self.forward_branches(x))
-
-    @torch.jit.unused
-    def _graph_runner(self):
-        runner = self.__dict__.get('_cuda_graph_runner')
-        if runner is None:
-            from .cuda_graph import CudaGraphRunner
-            runner = CudaGraphRunner(self, self.forward_branches, **self.cuda_graph)
-            self.__dict__['_cuda_graph_runner'] = runner
-        return runner
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop('_cuda_graph_runner', None)  # recordings hold CUDA graphs: copies record their own
-        return state
-
-    def forward_branches(self, x: Tensor) -> List[Tensor]:
-        """The network: (N, C_in, H, W) -> the ``out_indices`` branches, contiguous NCHW."""
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = F.relu(self._norm1(self.conv1(x)), inplace=True)  # functional: see ResidualUnit
-        x = F.relu(self._norm2(self.conv2(x)), inplace=True)
+        x = F.relu(self.norm1(self.conv1(x)), inplace=True)  # functional: see ResidualUnit
+        x = F.relu(self.norm2(self.conv2(x)), inplace=True)
         xs = self.transition1([self.layer1(x)])
         for module in self.stage2:
             xs = module(xs)
@@ -266,7 +209,7 @@ class HRNet(NamedNorms, BaseModule):
         xs = self.transition3(xs)
         for module in self.stage4:
             xs = module(xs)
-        return [xs[i].contiguous() if self.channels_last else xs[i] for i in self.out_indices]
+        return tuple(xs[i] for i in self.out_indices)
 
     # ----------------------------------------------------------------- training-mode helpers
     def _stage_modules(self, k: int) -> List[nn.Module]:

@@ -184,7 +184,7 @@ class HRModule(nn.Module):
             self.fuse_layers = MultiResolutionFusion(
                 self.out_channels, None if multiscale_output else 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                 upsample_cfg=settings.upsample_cfg)
-        else:  # nothing to exchange; a module (not None) keeps TorchScript and hooks simple
+        else:  # nothing to exchange; a module (not None) keeps forward and hooks uniform
             self.fuse_layers = _NoFusion()
 
     def forward(self, xs: List[Tensor]) -> List[Tensor]:

@@ -6,7 +6,6 @@ type (``bn1`` for BN and SyncBN, ``gn1`` for GN, ...) and reached as ``norm1`` w
 """
 from typing import Dict, Optional, Type
 
-import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
@@ -16,14 +15,8 @@ from .conv import conv_norm
 
 
 class NamedNorms(nn.Module):
-    """``norm<k>`` properties for norm layers registered under their type's name (``bn<k>``, ``gn<k>``).
+    """``norm<k>`` properties for norm layers registered under their type's name (``bn<k>``, ``gn<k>``)."""
 
-    ``forward`` calls ``_norm<k>``: TorchScript resolves ``hasattr`` on a module while compiling, so
-    BN- and GN-named layers script; other norm types run in eager mode only. The three methods cannot
-    be one: TorchScript needs each attribute name as a literal.
-    """
-
-    __jit_unused_properties__ = ['norm1', 'norm2', 'norm3']
     norm1_name: str
     norm2_name: str
     norm3_name: str
@@ -32,27 +25,6 @@ class NamedNorms(nn.Module):
         name, layer = build_norm_layer(norm_cfg, channels, postfix=k)
         setattr(self, f'norm{k}_name', name)
         self.add_module(name, layer)
-
-    def _norm1(self, x: Tensor) -> Tensor:
-        if hasattr(self, 'bn1'):
-            return self.bn1(x)
-        if hasattr(self, 'gn1'):
-            return self.gn1(x)
-        return self.norm1(x)
-
-    def _norm2(self, x: Tensor) -> Tensor:
-        if hasattr(self, 'bn2'):
-            return self.bn2(x)
-        if hasattr(self, 'gn2'):
-            return self.gn2(x)
-        return self.norm2(x)
-
-    def _norm3(self, x: Tensor) -> Tensor:
-        if hasattr(self, 'bn3'):
-            return self.bn3(x)
-        if hasattr(self, 'gn3'):
-            return self.gn3(x)
-        return self.norm3(x)
 
     @property
     def norm1(self) -> nn.Module:
@@ -82,7 +54,7 @@ class ResidualUnit(NamedNorms):
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.jit.is_scripting() or not (self.with_cp and x.requires_grad):
+        if not (self.with_cp and x.requires_grad):
             return F.relu(self._residual(x), inplace=True)
         return F.relu(cp.checkpoint(self._residual, x, use_reentrant=False), inplace=True)
 
@@ -117,8 +89,8 @@ class BasicBlock(ResidualUnit):
         self.with_cp = with_cp
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = F.relu(self._norm1(self.conv1(x)), inplace=True)
-        out = self._norm2(self.conv2(out))
+        out = F.relu(self.norm1(self.conv1(x)), inplace=True)
+        out = self.norm2(self.conv2(out))
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 
@@ -153,9 +125,9 @@ class Bottleneck(ResidualUnit):
         self.with_cp = with_cp
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = F.relu(self._norm1(self.conv1(x)), inplace=True)
-        out = F.relu(self._norm2(self.conv2(out)), inplace=True)
-        out = self._norm3(self.conv3(out))
+        out = F.relu(self.norm1(self.conv1(x)), inplace=True)
+        out = F.relu(self.norm2(self.conv2(out)), inplace=True)
+        out = self.norm3(self.conv3(out))
         return out.add_(self.downsample(x))  # in place: BN backward does not need its output
 
 

@@ -1,26 +1,35 @@
-"""CUDA-graph replay (``HRNet(cuda_graph=True)``): eager results, bounded recordings, eager on CPU."""
+"""CUDA-graph replay (``hrnet_mm.HRNet(cuda_graph=True)``): eager results, bounded recordings, eager on CPU."""
 import copy
+import pickle
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from hrnet_mm import cuda_graph
+from hrnet_mm.cuda_graph import CudaGraphRunner, GraphedForward, cuda_graph_settings, graph_cuda_forward, graph_runner
 from hrnet_mm.errors import ConfigError
 from hrnet_mm.models import HRNet
-from hrnet_mm.models.backbones.cuda_graph import CudaGraphRunner
+from hrnet_mm.models.dropin import build_hrnet
 from hrnet_mm.testing.twins import randomize_norms
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def _pair(**kwargs):
+    """The network as configs build it, eager and graphed, with the same weights and statistics."""
     torch.manual_seed(0)
-    eager = HRNet(arch='w18-small-v1', **kwargs)
+    eager = build_hrnet(arch='w18-small-v1', **kwargs)
     randomize_norms(eager)
-    graphed = copy.deepcopy(eager)
-    graphed.cuda_graph = {'min_calls': 1, 'max_graphs': 2, 'warmup': 1}
+    graphed = graph_cuda_forward(copy.deepcopy(eager), min_calls=1, max_graphs=2, warmup=1)
     return eager, graphed
+
+
+def test_the_network_class_is_untouched():
+    _, graphed = _pair()
+    assert type(graphed) is HRNet and 'forward' not in vars(HRNet(arch='w18-small-v1'))
+    assert list(graphed.state_dict()) == list(HRNet(arch='w18-small-v1').state_dict())
 
 
 def test_cpu_inputs_run_eagerly_with_the_same_results():
@@ -28,21 +37,66 @@ def test_cpu_inputs_run_eagerly_with_the_same_results():
     x = torch.rand(2, 3, 64, 64)
     for a, b in zip(eager.train()(x), graphed.train()(x)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert '_cuda_graph_runner' not in graphed.__dict__  # no runner is made for CPU inputs
+    assert graph_runner(graphed) is None  # no runner is made for CPU inputs
+
+
+class _FakeCudaInput:
+    """Stands for a CUDA tensor where there is none: the graphed forward only asks ``is_cuda``."""
+    is_cuda = True
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
+class _RecordingRunner:
+    """Stands for :class:`CudaGraphRunner`: records how the graphed forward made and called it."""
+
+    def __init__(self, module, body, **settings):
+        self.module, self.body, self.settings, self.calls = module, body, settings, 0
+        self.stats = {'replays': 0}
+
+    def __call__(self, x):
+        self.calls += 1
+        return tuple(self.body(x.tensor))
+
+
+def test_cuda_inputs_go_through_one_runner_of_the_class_forward(monkeypatch):
+    monkeypatch.setattr(cuda_graph, 'CudaGraphRunner', _RecordingRunner)
+    eager, graphed = (m.eval() for m in _pair())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for _ in range(2):
+            outs = graphed(_FakeCudaInput(x))
+        expected = eager(x)
+    runner = graph_runner(graphed)
+    assert isinstance(runner, _RecordingRunner) and runner.calls == 2  # made once, used for both calls
+    assert runner.module is graphed and runner.settings == dict(min_calls=1, max_graphs=2, warmup=1)
+    # The body is the network's own forward; the hooks of the module (NCHW outputs) still run after it.
+    assert all(o.is_contiguous() for o in outs)
+    for a, b in zip(expected, outs):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize('value, message', [
     ('yes', 'cuda_graph must be a bool or a dict'),
     (dict(max_graph=2), 'cuda_graph takes max_graphs, min_calls and warmup'),
+    (dict(min_calls=0), 'cuda_graph min_calls must be an int >= 1'),
+    (dict(warmup=-1), 'cuda_graph warmup must be an int >= 0'),
 ])
 def test_bad_cuda_graph_settings_are_named(value, message):
     with pytest.raises(ConfigError, match=message):
-        HRNet(arch='w18-small-v1', cuda_graph=value)
+        build_hrnet(arch='w18-small-v1', cuda_graph=value)
+
+
+def test_config_forms_become_the_runner_settings():
+    assert cuda_graph_settings(False) is None
+    assert cuda_graph_settings(True) == dict(max_graphs=3, min_calls=2, warmup=2)
+    assert cuda_graph_settings(dict(warmup=0)) == dict(max_graphs=3, min_calls=2, warmup=0)
 
 
 def test_cuda_graph_and_activation_checkpointing_exclude_each_other():
     with pytest.raises(ConfigError, match='exclude each other'):
-        HRNet(arch='w18-small-v1', cuda_graph=True, with_cp=True)
+        build_hrnet(arch='w18-small-v1', cuda_graph=True, with_cp=True)
 
 
 def test_runner_settings_are_checked():
@@ -50,12 +104,19 @@ def test_runner_settings_are_checked():
         CudaGraphRunner(nn.Identity(), body=lambda x: [x], max_graphs=0)
 
 
-def test_a_model_with_a_runner_deep_copies_and_pickles(tmp_path):
-    model = HRNet(arch='w18-small-v1', cuda_graph=True)
-    model._graph_runner()  # as after a CUDA forward
-    assert '_cuda_graph_runner' in model.__dict__
-    clone = copy.deepcopy(model)
-    assert '_cuda_graph_runner' not in clone.__dict__
+def test_a_model_with_a_runner_deep_copies_and_pickles(monkeypatch, tmp_path):
+    monkeypatch.setattr(cuda_graph, 'CudaGraphRunner', _RecordingRunner)
+    _, model = _pair()
+    with torch.no_grad():
+        model(_FakeCudaInput(torch.rand(1, 3, 64, 64)))  # as after a CUDA forward
+    assert graph_runner(model) is not None
+    x = torch.rand(1, 3, 64, 64)
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert graph_runner(clone) is None  # the copy records its own
+        assert clone.forward.module is clone and clone.forward.settings == model.forward.settings
+        with torch.no_grad():
+            for a, b in zip(model.eval()(x), clone.eval()(x)):
+                torch.testing.assert_close(b, a, rtol=0, atol=0)
     torch.save(model, tmp_path / 'm.pt')  # whole-module save (EMA hooks and users do it)
 
 
@@ -91,7 +152,7 @@ def test_training_steps_equal_eager_outputs_grads_and_bn_statistics(kwargs, monk
             torch.testing.assert_close(gg[name], eg[name], rtol=1e-3, atol=1e-4, msg=name)
         for (name, a), b in zip(eager.named_buffers(), graphed.buffers()):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
-    runner = graphed._graph_runner()
+    runner = graph_runner(graphed)
     assert runner.stats['recordings'] == 1 and runner.stats['replays'] == 3
 
 
@@ -105,7 +166,7 @@ def test_autocast_steps_equal_eager(dtype):
             expected, got = _step(eager, x), _step(graphed, x)
         for a, b in zip(expected, got):
             torch.testing.assert_close(b, a, rtol=2e-2, atol=2e-2)
-    assert graphed._graph_runner().stats['replays'] == 3
+    assert graph_runner(graphed).stats['replays'] == 3
 
 
 @pytest.mark.cuda
@@ -118,7 +179,7 @@ def test_new_shapes_are_recorded_within_the_bound_and_never_replayed_stale():
             for a, b in zip(eager(x), graphed(x)):
                 assert a.shape == b.shape
                 torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
-    stats = graphed._graph_runner().stats
+    stats = graph_runner(graphed).stats
     assert stats['recordings'] == 2  # max_graphs: the third shape runs eagerly
     assert stats['eager'] == 2 and stats['replays'] == 5
 
@@ -131,7 +192,7 @@ def test_a_second_forward_before_backward_runs_eagerly():
     first = graphed(x)
     second = graphed(x)  # the recording's activations still back `first`
     (sum(o.sum() for o in first) + sum(o.sum() for o in second)).backward()
-    assert graphed._graph_runner().stats['eager'] == 1
+    assert graph_runner(graphed).stats['eager'] == 1
 
 
 @pytest.mark.cuda
@@ -144,7 +205,7 @@ def test_train_and_eval_switches_use_separate_recordings():
         with torch.set_grad_enabled(mode == 'train'):
             for a, b in zip(eager(x), graphed(x)):
                 torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
-    assert graphed._graph_runner().stats['recordings'] == 2
+    assert graph_runner(graphed).stats['recordings'] == 2
 
 
 def _segmentor(cuda_graph: bool, device: str):
@@ -191,7 +252,7 @@ def _train_losses(wrapper: str, device: str, steps: int = 4):
 def test_mmengine_train_steps_on_cpu_are_eager_and_unchanged():
     losses, graphed = _train_losses('OptimWrapper', 'cpu', steps=2)
     assert losses['graphed'] == losses['eager'] and losses['eager'][1] != losses['eager'][0]
-    assert '_cuda_graph_runner' not in graphed.backbone.__dict__
+    assert isinstance(graphed.backbone.forward, GraphedForward) and graph_runner(graphed.backbone) is None
 
 
 @pytest.mark.cuda
@@ -200,4 +261,4 @@ def test_mmengine_train_steps_with_clipping_equal_eager(wrapper):
     losses, graphed = _train_losses(wrapper, 'cuda')
     tol = 1e-4 if wrapper == 'OptimWrapper' else 5e-2
     assert losses['graphed'] == pytest.approx(losses['eager'], rel=tol), losses
-    assert graphed.backbone._graph_runner().stats['replays'] >= 3
+    assert graph_runner(graphed.backbone).stats['replays'] >= 3

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from hrnet_mm.models import HRNet
+from hrnet_mm.models.dropin import build_hrnet
 from hrnet_mm.testing.twins import randomize_norms, stock_extra, stock_hrnet
 
 # (library, our upsample_cfg): mmseg fuses low->high bilinearly, mmpose and mmdet with nearest.
@@ -19,8 +20,8 @@ def test_outputs_equal_the_stock_hrnet_with_its_weights(library, arch, channels_
     stock.init_weights()
     randomize_norms(stock, seed=1, affine=True)
     stock.eval()
-    ours = HRNet(arch=arch, upsample_cfg=LIBRARIES[library], multiscale_output=multiscale_output,
-                 channels_last=channels_last)
+    ours = build_hrnet(arch=arch, upsample_cfg=LIBRARIES[library], multiscale_output=multiscale_output,
+                       channels_last=channels_last)  # as configs build it
     ours.load_state_dict(stock.state_dict(), strict=True)
     ours.eval()
     x = torch.rand(2, 3, 64, 96)

@@ -223,13 +223,32 @@ def test_with_cp_gives_the_same_gradients():
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
 
 
-def test_torchscript_matches_eager():
+def test_torch_export_matches_eager():
+    """torch.export (what PT2E quantization and the dynamo exporter trace) captures the whole forward."""
     model = HRNet(arch='w18-small-v1').eval()
-    scripted = torch.jit.script(model)
     x = torch.rand(1, 3, 75, 61)
+    exported = torch.export.export(model, (x,)).module()
     with torch.no_grad():
-        for ours, theirs in zip(model(x), scripted(x)):
-            torch.testing.assert_close(ours, theirs)
+        expected, got = model(x), exported(x)
+    assert isinstance(expected, tuple) and len(got) == len(expected) == 4
+    for ours, theirs in zip(expected, got):
+        torch.testing.assert_close(theirs, ours)
+
+
+@pytest.mark.parametrize('layout', [torch.contiguous_format, torch.channels_last], ids=['nchw', 'nhwc'])
+def test_the_network_runs_in_its_callers_layout_and_converts_nothing(layout):
+    """Weights stored NHWC make every convolution NHWC: the outputs come out NHWC, not copied back."""
+    torch.manual_seed(0)
+    reference = HRNet(arch='w18-small-v1').eval()
+    model = HRNet(arch='w18-small-v1').eval()
+    model.load_state_dict(reference.state_dict())
+    model.to(memory_format=layout)
+    x = torch.rand(1, 3, 64, 96)  # NCHW, as a data preprocessor hands it over
+    with torch.no_grad():
+        outs, expected = model(x), reference(x)
+    for out, ref in zip(outs, expected):
+        assert out.is_contiguous(memory_format=layout)
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
 
 
 def test_no_none_inside_module_lists():

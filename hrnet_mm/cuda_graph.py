@@ -1,8 +1,11 @@
 """CUDA-graph replay of a module's forward and backward, so that HRNet's many small kernels launch as one.
 
 HRNet runs four branches of small convolutions one kernel at a time; on a fast GPU the CPU cannot
-launch them as fast as they finish. :class:`CudaGraphRunner` records the backbone's forward (and,
-when gradients are needed, its backward) once per input signature and replays the recordings.
+launch them as fast as they finish. :func:`graph_cuda_forward` gives a module a forward that
+records its own (and, when gradients are needed, its backward) once per input signature and
+replays the recordings (:class:`CudaGraphRunner`). It sits outside the network: the network's
+class is unchanged, and configs reach it through ``hrnet_mm.HRNet(cuda_graph=...)``
+(:mod:`hrnet_mm.models.dropin`).
 
 What makes a replay correct:
 
@@ -17,10 +20,16 @@ What makes a replay correct:
   backward yet) makes the next forward of the same signature run eagerly: the recorded backward
   reads the recorded activations, which a replay would overwrite.
 - A module whose parameters are replaced (``switch_to_deploy``, ``.to()``) changes the signature.
+
+Why not ``torch.cuda.make_graphed_callables`` as it is: it records one fixed signature (no eager
+fall-back for new shapes or a pending backward), refuses to record inside autocast with its weight
+cache on (as in mmengine's ``AmpOptimWrapper``) or for a module with hooks, and its warm-up moves
+the norm statistics.
 """
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +39,34 @@ from torch.nn.modules.batchnorm import _NormBase
 from hrnet_mm.errors import ConfigError, is_int
 
 Body = Callable[[Tensor], Sequence[Tensor]]
+SETTINGS = ('max_graphs', 'min_calls', 'warmup')
+
+
+def check_settings(max_graphs: int = 3, min_calls: int = 2, warmup: int = 2) -> Dict[str, int]:
+    """The runner's settings, checked: ``max_graphs`` and ``min_calls`` ints >= 1, ``warmup`` >= 0."""
+    settings = dict(max_graphs=max_graphs, min_calls=min_calls, warmup=warmup)
+    for name, value in settings.items():
+        least = 0 if name == 'warmup' else 1
+        if not is_int(value) or value < least:
+            raise ConfigError(f'cuda_graph {name} must be an int >= {least}, got {value!r}')
+    return settings
+
+
+def cuda_graph_settings(cuda_graph: Union[bool, dict]) -> Optional[Dict[str, int]]:
+    """A config's ``cuda_graph`` (False, True or a dict of :data:`SETTINGS`) as checked settings, or None.
+
+    Example:
+        >>> cuda_graph_settings(dict(max_graphs=4))
+        {'max_graphs': 4, 'min_calls': 2, 'warmup': 2}
+    """
+    if isinstance(cuda_graph, bool):
+        return check_settings() if cuda_graph else None
+    if not isinstance(cuda_graph, dict):
+        raise ConfigError(f'cuda_graph must be a bool or a dict of max_graphs / min_calls / warmup, got {cuda_graph!r}')
+    unknown = sorted(set(cuda_graph) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f'cuda_graph takes max_graphs, min_calls and warmup, got {unknown}')
+    return check_settings(**cuda_graph)
 
 
 def _autocast_state(api: Any = torch) -> Tuple[bool, Optional[torch.dtype]]:
@@ -83,10 +120,7 @@ class CudaGraphRunner:
     """
 
     def __init__(self, module: nn.Module, body: Body, max_graphs: int = 3, min_calls: int = 2, warmup: int = 2):
-        for name, value in (('max_graphs', max_graphs), ('min_calls', min_calls), ('warmup', warmup)):
-            if not is_int(value) or value < (0 if name == 'warmup' else 1):
-                raise ConfigError(f'cuda_graph {name} must be an int >= {0 if name == "warmup" else 1}, '
-                                  f'got {value!r}')
+        check_settings(max_graphs, min_calls, warmup)
         self.module, self.body = module, body
         self.max_graphs, self.min_calls, self.warmup = max_graphs, min_calls, warmup
         self.recordings: 'OrderedDict[tuple, _Recording]' = OrderedDict()
@@ -197,3 +231,59 @@ class _GraphedBody(torch.autograd.Function):
         param_grads = [None if by_param.get(id(p)) is None else by_param[id(p)].clone() for p in ctx.params_order]
         x_grad = rec.static_x_grad.clone() if rec.static_x_grad is not None else None
         return (None, None, x_grad, *param_grads)
+
+
+class GraphedForward:
+    """A module's ``forward`` that goes through a :class:`CudaGraphRunner` of its class's forward.
+
+    CPU inputs call the class's forward directly. The runner is made on the first CUDA input; copies
+    and pickles of the module leave it behind (recordings hold CUDA graphs of this module's memory)
+    and make their own.
+    """
+
+    def __init__(self, module: nn.Module, settings: Dict[str, int]):
+        self.module, self.settings = module, settings
+        self.runner: Optional[CudaGraphRunner] = None
+
+    def __call__(self, x: Tensor) -> Tuple[Tensor, ...]:
+        body = partial(type(self.module).forward, self.module)
+        if not x.is_cuda:
+            return tuple(body(x))
+        if self.runner is None:
+            self.runner = CudaGraphRunner(self.module, body, **self.settings)
+        return self.runner(x)
+
+    def __getstate__(self) -> dict:
+        return dict(module=self.module, settings=self.settings, runner=None)
+
+
+def graph_cuda_forward(module: nn.Module, **settings: int) -> nn.Module:
+    """Give ``module`` (one tensor in, a sequence of tensors out) a forward that replays CUDA graphs.
+
+    Args:
+        module: The module; it must not recompute its forward in backward (``with_cp``).
+        **settings: ``max_graphs``, ``min_calls``, ``warmup`` of :class:`CudaGraphRunner`.
+
+    Returns:
+        ``module`` itself: its instance ``forward`` is a :class:`GraphedForward` (as
+        ``torch.cuda.make_graphed_callables`` does); its class, parameters and keys are unchanged.
+
+    Example:
+        >>> from hrnet_mm.models import HRNet
+        >>> model = graph_cuda_forward(HRNet(arch='w18-small-v1'), max_graphs=2)
+        >>> len(model(torch.rand(1, 3, 64, 64))), graph_runner(model)  # CPU input: eager, no runner
+        (4, None)
+    """
+    checked = check_settings(**settings)
+    if getattr(module, 'with_cp', False):
+        raise ConfigError('cuda_graph and with_cp exclude each other: activation checkpointing recomputes '
+                          'the forward inside backward, which a recording cannot replay')
+    module.forward = GraphedForward(module, checked)
+    return module
+
+
+def graph_runner(module: nn.Module) -> Optional[CudaGraphRunner]:
+    """The runner behind ``module``'s graphed forward (its ``stats``), or None before a CUDA input or
+    for a module without one."""
+    forward = module.__dict__.get('forward')
+    return forward.runner if isinstance(forward, GraphedForward) else None
