@@ -41,6 +41,7 @@ INSTALLS: Dict[str, str] = {
     'xtcocotools': 'python -m hrnet_mm.rebuild xtcocotools',
     'tensorboard': 'pip install tensorboard',
     'onnx': "pip install 'hrnet_mm[deploy]'",
+    'onnxscript': 'pip install onnxscript',
     'onnxruntime': "pip install 'hrnet_mm[deploy]'",
     'openvino': "pip install 'hrnet_mm[deploy]'",
     'torchao': 'pip install torchao',
@@ -77,16 +78,42 @@ def missing_piece(err: ImportError) -> Optional[str]:
     return f'{top} is installed but does not import ({detail}); reinstall it with: {INSTALLS[top]}'
 
 
-def require_module(name: str) -> None:
-    """Raise a :class:`~hrnet_mm.errors.MissingPackageError` naming what installs ``name`` if it is missing.
+def installed(name: str) -> bool:
+    """Whether module ``name`` imports (one that is present but fails to import does not count)."""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
-    For a command to check an optional piece (``tensorboard``, an engine) before it starts work that
-    would fail on it much later. Only looks the module up; nothing is imported.
+
+def require_module(name: str, needed_for: Optional[str] = None) -> None:
+    """Raise a :class:`~hrnet_mm.errors.MissingPackageError` naming what installs ``name`` if it does not import.
+
+    For a command to check an optional piece (``tensorboard``, an engine, ``onnx``) before it starts
+    work that would fail on it much later. The one place that words these lines (:data:`INSTALLS`).
+
+    Args:
+        name: The module.
+        needed_for: What needs it, to open the line (e.g. ``'ONNX export'``). Default: None.
+
+    Example:
+        >>> import sys
+        >>> from unittest import mock
+        >>> with mock.patch.dict(sys.modules, {'onnxscript': None}):  # as if it were not installed
+        ...     try:
+        ...         require_module('onnxscript', 'the dynamo exporter')
+        ...     except ImportError as err:
+        ...         print(err)
+        the dynamo exporter needs onnxscript: onnxscript is not installed; install it with: pip install onnxscript
     """
     from hrnet_mm.errors import MissingPackageError
-    if importlib.util.find_spec(name) is None:
-        raise MissingPackageError(missing_piece(ModuleNotFoundError(f'No module named {name!r}', name=name))
-                                  or f'{name} is not installed')
+    try:
+        importlib.import_module(name)
+        return
+    except ImportError as err:
+        line = missing_piece(err) or f'{name} does not import ({err})'
+    raise MissingPackageError(f'{needed_for} needs {name}: {line}' if needed_for else line)
 
 
 def torch_too_old(version: str) -> Optional[str]:

@@ -25,6 +25,13 @@ def test_builds_through_every_library_registry(library):
     assert isinstance(neck, hrnet_mm.HRNetV2pNeck)
 
 
+def test_the_light_import_offers_every_model_class():
+    """``hrnet_mm.MODEL_CLASSES`` names, without torch, what ``hrnet_mm.models`` exports."""
+    import hrnet_mm.models
+    assert sorted(hrnet_mm.MODEL_CLASSES) == sorted(hrnet_mm.models.__all__)
+    assert all(getattr(hrnet_mm, name) is getattr(hrnet_mm.models, name) for name in hrnet_mm.MODEL_CLASSES)
+
+
 def test_stock_hrnet_names_stay_the_libraries_own():
     from mmseg.registry import MODELS as SEG
     assert SEG.get('HRNet') is not hrnet_mm.HRNet

@@ -30,23 +30,15 @@ import torch
 from torch import Tensor, nn
 
 from hrnet_mm.constants import DEFAULT_OPSET, DEFAULT_RTOL, EXPORT_FORMATS
-from hrnet_mm.errors import ConfigError, MissingPackageError, SetupError
+from hrnet_mm.environment import require_module
+from hrnet_mm.errors import ConfigError, SetupError
 from hrnet_mm.inference_rewrites import switch_to_deploy
 
 from .build import build_checked_model
 from .libraries import Library
-from .runtime import installed
 
 MIN_OPSET, MAX_OPSET = 11, 20  # interpolate/resize needs >= 11; 20 is the newest this torch writes
 FORMATS = EXPORT_FORMATS
-_DEPS_HINT = 'pip install onnx onnxruntime'
-
-
-def require(module: str, hint: str = _DEPS_HINT) -> None:
-    """Raise a :class:`MissingPackageError` that says how to install ``module`` if it does not import."""
-    if not installed(module):
-        raise MissingPackageError(f'ONNX export needs the {module!r} package, which is not installed; '
-                                  f'run `{hint}` (all that export and infer use: `pip install "hrnet_mm[deploy]"`)')
 
 
 def exporter_choice(dynamo: bool, export: Optional[Callable] = None) -> Dict[str, Any]:
@@ -189,12 +181,12 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
             written is removed first.
     """
     check_export_args(input_shape, opset)
-    require('onnx')
+    require_module('onnx', 'ONNX export')
     if verify:
-        require('onnxruntime')
+        require_module('onnxruntime', "checking the exported file's outputs")
     choice = exporter_choice(dynamo)  # before the model is built: a torch without it fails at once
     if dynamo:
-        require('onnxscript', 'pip install onnxscript')
+        require_module('onnxscript', 'the dynamo exporter')
     model, library, cfg = build_checked_model(config, checkpoint)
     from .compatibility import traits_of_state_dict, write_traits
     traits = traits_of_state_dict(model.state_dict())  # before BN folding, which removes the BN tensors

@@ -32,12 +32,12 @@ import torch
 from torch import Tensor
 
 from hrnet_mm.constants import ENGINES, FASTEST_FIRST
+from hrnet_mm.environment import INSTALLS, installed, require_module
 from hrnet_mm.errors import ConfigError, InputError, MissingPackageError
 
 from .images import check_images, naming_unreadable
 from .libraries import Library
 
-_INSTALL = {'onnxruntime': 'pip install onnxruntime', 'openvino': 'pip install openvino'}
 Shape = Tuple[Union[int, str, None], ...]
 # OpenVINO's per-frame lines: 'Exception from src/a.cpp:12:', "Check 'x' failed at src/b.cpp:3:"
 _SOURCE_LOCATION = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
@@ -148,15 +148,6 @@ class OpenVinoEngine(Engine):
         return [self.request.get_output_tensor(i).data for i in range(len(self.compiled.outputs))]
 
 
-def installed(module: str) -> bool:
-    """Whether ``module`` imports."""
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
 def default_engine() -> str:
     """The engine that runs when none is named: the first of :data:`FASTEST_FIRST` installed.
 
@@ -167,7 +158,7 @@ def default_engine() -> str:
         if installed(name):
             return name
     raise MissingPackageError('running an exported model needs openvino or onnxruntime, and neither is installed; '
-                              'run `pip install "hrnet_mm[deploy]"`')
+                              f'install them with: {INSTALLS["openvino"]}')
 
 
 def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: Optional[int] = None,
@@ -192,9 +183,7 @@ def open_engine(path: Union[str, Path], engine: Optional[str] = None, threads: O
     if not path.is_file():
         raise ConfigError(f'exported model {path} does not exist')
     engine = engine or default_engine()
-    if not installed(engine):
-        raise MissingPackageError(f'the {engine} engine is not installed; run `{_INSTALL[engine]}` '
-                                  f'(every engine: `pip install "hrnet_mm[deploy]"`)')
+    require_module(engine, f'the {engine} engine')
     kind = OpenVinoEngine if engine == 'openvino' else OnnxRuntimeEngine
     try:
         return kind(path, threads, **options)

@@ -133,7 +133,8 @@ def test_cli_refuses_other_formats_with_a_clear_message(tmp_path, capsys):
 def test_missing_onnxruntime_names_the_pip_command(tmp_path, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # import now raises ImportError
-    with pytest.raises(ImportError, match='pip install onnx onnxruntime'):
+    with pytest.raises(ImportError, match=r"outputs needs onnxruntime: onnxruntime is not installed; install it with: "
+                                          r"pip install 'hrnet_mm\[deploy\]'"):
         export_onnx(DEMO_SEG, None, tmp_path / 'x.onnx')
 
 
