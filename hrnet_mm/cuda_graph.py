@@ -16,9 +16,10 @@ What makes a replay correct:
   cost no more than eager execution plus at most ``max_graphs`` recordings.
 - Warm-up and recording leave no trace: the norm layers' running statistics are restored after.
 - Outputs and gradients are copied out of the recording's memory, so the next replay cannot
-  overwrite what the caller holds. A forward whose backward is still pending (outputs alive, no
-  backward yet) makes the next forward of the same signature run eagerly: the recorded backward
-  reads the recorded activations, which a replay would overwrite.
+  overwrite what the caller holds. A forward whose backward is still pending (its autograd node
+  alive, no backward yet) makes the next forward of the same signature run eagerly: the recorded
+  backward reads the recorded activations, which a replay would overwrite. The node, not the output
+  tensors, tells: a caller may keep only tensors computed from them (a hook's contiguous copies).
 - A module whose parameters are replaced (``switch_to_deploy``, ``.to()``) changes the signature.
 
 Why not ``torch.cuda.make_graphed_callables`` as it is: it records one fixed signature (no eager
@@ -96,11 +97,13 @@ class _Recording:
         self.static_grad_outs: Tuple[Tensor, ...] = ()
         self.static_grads: Tuple[Optional[Tensor], ...] = ()
         self.static_x_grad: Optional[Tensor] = None
-        self.live: List[weakref.ref] = []  # outputs of the last replay whose backward may still come
+        self.node: Optional[weakref.ref] = None  # autograd node of the last training replay
         self.backward_done = True
 
     def backward_pending(self) -> bool:
-        return not self.backward_done and any(ref() is not None for ref in self.live)
+        """Whether the last training replay's backward may still come: it has not run, and its autograd
+        node lives (some graph a caller holds still leads to it)."""
+        return not self.backward_done and self.node is not None and self.node() is not None
 
 
 class CudaGraphRunner:
@@ -201,7 +204,6 @@ class CudaGraphRunner:
         params = list(self.module.parameters())
         outs = _GraphedBody.apply(rec, params, x, *params)
         rec.backward_done = False
-        rec.live = [weakref.ref(o) for o in outs]
         return outs
 
 
@@ -213,6 +215,7 @@ class _GraphedBody(torch.autograd.Function):
         rec.static_x.copy_(x)
         rec.fwd.replay()
         ctx.rec, ctx.params_order = rec, params_order
+        rec.node = weakref.ref(ctx)  # ctx is this replay's node in the autograd graph
         return tuple(o.detach().clone() for o in rec.static_outs)
 
     @staticmethod

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from hrnet_mm import cuda_graph
-from hrnet_mm.cuda_graph import CudaGraphRunner, GraphedForward, cuda_graph_settings, graph_cuda_forward, graph_runner
+from hrnet_mm.cuda_graph import (
+    CudaGraphRunner,
+    GraphedForward,
+    _Recording,
+    cuda_graph_settings,
+    graph_cuda_forward,
+    graph_runner,
+)
 from hrnet_mm.errors import ConfigError
 from hrnet_mm.models import HRNet
 from hrnet_mm.models.dropin import build_hrnet
@@ -118,6 +125,46 @@ def test_a_model_with_a_runner_deep_copies_and_pickles(monkeypatch, tmp_path):
             for a, b in zip(model.eval()(x), clone.eval()(x)):
                 torch.testing.assert_close(b, a, rtol=0, atol=0)
     torch.save(model, tmp_path / 'm.pt')  # whole-module save (EMA hooks and users do it)
+
+
+class _ComputingGraph:
+    """Stands for a recorded CUDA graph: ``replay()`` runs the computation on the static tensors."""
+
+    def __init__(self, compute):
+        self.replay = compute
+
+
+def _cpu_recording(weight):
+    """A recording of ``out = x * weight`` (and its backward) whose graphs compute on the CPU."""
+    rec = _Recording.__new__(_Recording)  # its constructor makes real CUDA graphs
+    rec.static_x, rec.static_outs, rec.static_grad_outs = torch.zeros(2, 3), (torch.zeros(2, 3),), (torch.zeros(2, 3),)
+    rec.grad_params, rec.static_grads, rec.static_x_grad = [weight], (torch.zeros(3),), None
+    rec.fwd = _ComputingGraph(lambda: rec.static_outs[0].copy_(rec.static_x * weight.detach()))
+    rec.bwd = _ComputingGraph(lambda: rec.static_grads[0].copy_((rec.static_grad_outs[0] * rec.static_x).sum(0)))
+    rec.node, rec.backward_done = None, True
+    return rec
+
+
+def test_a_pending_backward_is_seen_while_only_copies_of_the_outputs_are_held():
+    """What the caller keeps may be tensors computed from the replay's outputs (the NCHW hook's copies):
+    the replay's autograd node, not the output tensors, says whether its backward can still come."""
+    module = nn.Linear(3, 3, bias=False)
+    weight = nn.Parameter(torch.rand(3))
+    module.weight2 = weight
+    runner = CudaGraphRunner(module, body=lambda x: [x])
+    rec = _cpu_recording(weight)
+    x = torch.rand(2, 3)
+
+    held = tuple(o.clone() for o in runner._replay(rec, x))  # the outputs themselves are dropped at once
+    assert rec.backward_pending()
+    held[0].sum().backward()
+    assert not rec.backward_pending()
+    torch.testing.assert_close(weight.grad, x.sum(0))  # d/dw sum(x * w), from the "recorded" backward
+
+    held = tuple(o.clone() for o in runner._replay(rec, x))
+    assert rec.backward_pending()
+    del held  # dropped without a backward: nothing can come
+    assert not rec.backward_pending()
 
 
 # ----------------------------------------------------------------- on a GPU
