@@ -91,8 +91,8 @@ def check_cfg_options(cfg, options: List[str]) -> None:
         raise ConfigError(f'--cfg-options {" ".join(options)}: {one_line(err, last=True)}') from None
 
 
-def check_model_builds(cfg, config: str, options: List[str]) -> None:
-    """Build the model of ``cfg`` (options merged) on CPU, as the tool will build it, and drop it.
+def checked_model(cfg, config: str, options: List[str]):
+    """Build the model of ``cfg`` (options merged) on CPU, as the tool will build it.
 
     SyncBN becomes BN and no pretrained weights are read (:func:`hrnet_mm.apis.build_model`): what is
     tried is every value that shapes the model.
@@ -110,7 +110,7 @@ def check_model_builds(cfg, config: str, options: List[str]) -> None:
     try:
         with warnings.catch_warnings():  # the tool shows them when it builds; here only an error is news
             warnings.simplefilter('ignore')
-            build_model(copy.deepcopy(cfg))
+            return build_model(copy.deepcopy(cfg))[0]
     except ImportError:
         raise  # a missing piece of the stack, not a value: the CLI names what installs it
     except Exception as err:  # whatever a model's constructor raises for a value it refuses
@@ -170,8 +170,34 @@ def run_config(args: argparse.Namespace, work_dir: str, cuda: bool) -> str:
     return out
 
 
-def build_command(args: argparse.Namespace, tool: str) -> List[str]:
-    """The command line that runs the library's tool, under torchrun when several processes are asked for."""
+def checked_config(args: argparse.Namespace):
+    """The config of ``args`` with ``--cfg-options`` checked and merged, once the stack its library needs is
+    known to be whole.
+
+    Raises:
+        SetupError: The library needs a fix pip cannot make (:func:`hrnet_mm.environment.problems`).
+        ConfigError: The config does not load, or an option is refused (:func:`check_cfg_options`).
+    """
+    cfg = load_config(args.config)
+    from hrnet_mm.environment import problems
+    missing = problems(library_of(cfg).name)
+    if missing:
+        raise SetupError(missing[0])
+    if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
+    return cfg
+
+
+def build_command(args: argparse.Namespace, tool: str, cfg=None) -> List[str]:
+    """The command line that runs the library's tool, under torchrun when several processes are asked for.
+
+    Args:
+        args: The parsed command line.
+        tool: ``'train'`` or ``'test'``.
+        cfg: What :func:`checked_config` returned for ``args``, with its model built once already
+            (``hrnet-mm test`` builds it to check the checkpoint), or None to do both here (the model
+            is built on a dry run only).
+    """
     import torch
     if args.node_rank >= args.nnodes:
         raise ConfigError(f'--node-rank must be below --nnodes ({args.nnodes}), got {args.node_rank}')
@@ -181,16 +207,11 @@ def build_command(args: argparse.Namespace, tool: str) -> List[str]:
                               'process per task, so --gpus / --nnodes / --node-rank do not apply')
         if (args.gpus, args.nnodes, args.node_rank) != (1, 1, 0):
             raise ConfigError('--launcher slurm takes its processes from srun: drop --gpus, --nnodes and --node-rank')
-    cfg = load_config(args.config)
+    if cfg is None:
+        cfg = checked_config(args)
+        if args.dry_run:
+            checked_model(cfg, args.config, args.cfg_options or [])
     library = library_of(cfg)
-    from hrnet_mm.environment import problems
-    missing = problems(library.name)
-    if missing:
-        raise SetupError(missing[0])
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-    if args.dry_run:
-        check_model_builds(cfg, args.config, args.cfg_options or [])
     cuda = torch.cuda.is_available()
     work_dir = args.work_dir or os.path.join('work_dirs', Path(args.config).stem)
     tool_args = [str(tool_path(library.name, tool)), run_config(args, work_dir, cuda)]
@@ -229,8 +250,9 @@ def build_command(args: argparse.Namespace, tool: str) -> List[str]:
     return torchrun + tool_args
 
 
-def run_tool(args: argparse.Namespace, tool: str) -> int:
-    command = build_command(args, tool)
+def run_tool(args: argparse.Namespace, tool: str, cfg=None) -> int:
+    """Print the tool's command line (:func:`build_command`) and run it, unless ``--dry-run``."""
+    command = build_command(args, tool, cfg)
     print('[hrnet-mm] ' + ' '.join(command), flush=True)
     if args.dry_run:
         return 0

@@ -3,7 +3,7 @@ import argparse
 
 from hrnet_mm.config_lookup import resolve_config
 
-from .runner import add_common_arguments, run_tool
+from .runner import add_common_arguments, checked_config, checked_model, run_tool
 
 DESCRIPTION = """\
 Evaluate a checkpoint on the config's test split with the stock tools/test.py of its library
@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.engine or args.threads:
         raise ConfigError('--engine and --threads apply to an exported .onnx file; a .pth runs in PyTorch')
     checkpoint = fetch_checkpoint(args.checkpoint)  # a damaged or refused file fails here, in one line
-    check_checkpoint_made_for_config(args, checkpoint)
-    return run_tool(args, 'test')
+    cfg = checked_config(args)
+    check_checkpoint_made_for_config(args, cfg, checkpoint)
+    return run_tool(args, 'test', cfg)  # the model was built: a dry run need not build it again
 
 
 def is_export(path: str) -> bool:
@@ -60,31 +61,16 @@ def is_export(path: str) -> bool:
     return Path(path).suffix.lower() == '.onnx'
 
 
-def config_with_options(args: argparse.Namespace):
-    """The config with ``--cfg-options`` merged, as the run will see it."""
-    from hrnet_mm.config_lookup import load_config
-
-    from .runner import check_cfg_options
-    cfg = load_config(args.config)
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-    return cfg
-
-
-def check_checkpoint_made_for_config(args: argparse.Namespace, checkpoint: dict) -> None:
+def check_checkpoint_made_for_config(args: argparse.Namespace, cfg, checkpoint: dict) -> None:
     """Raise :class:`~hrnet_mm.apis.compatibility.ModelMismatchError` for a checkpoint of another model.
 
     The stock tool would load it with a warning per tensor, or strictly with hundreds of lines, or
-    evaluate a model of the wrong task without a word; the model built here is dropped.
+    evaluate a model of the wrong task without a word; the model built here (from ``cfg``, what
+    :func:`~hrnet_mm.cli.runner.checked_config` returned) is dropped.
     """
-    import warnings
-
-    from hrnet_mm.apis.build import build_model
     from hrnet_mm.apis.compatibility import check_checkpoint_fits
     from hrnet_mm.checkpoint import unwrap_state_dict
-    with warnings.catch_warnings():  # the tool shows the build's warnings when it builds the model itself
-        warnings.simplefilter('ignore')
-        model = build_model(config_with_options(args))[0]
+    model = checked_model(cfg, args.config, args.cfg_options or [])
     check_checkpoint_fits(model, unwrap_state_dict(checkpoint, args.checkpoint), args.checkpoint, args.config)
 
 
@@ -106,17 +92,13 @@ def evaluate_exported(args: argparse.Namespace) -> int:
     from hrnet_mm.apis.compatibility import config_name, file_name
     from hrnet_mm.apis.libraries import library_of
     from hrnet_mm.apis.runtime import default_engine, engine_model, evaluate_export
-    from hrnet_mm.environment import problems
-    from hrnet_mm.errors import ConfigError, SetupError
+    from hrnet_mm.errors import ConfigError
     refuse_tool_options(args)
-    cfg = config_with_options(args)
+    cfg = checked_config(args)
     library = library_of(cfg)
     if library.export_features:
         raise ConfigError(f'{file_name(args.checkpoint)} holds the backbone + neck of a detector, whose heads it '
                           'leaves out; evaluate its .pth checkpoint instead')
-    missing = problems(library.name)
-    if missing:
-        raise SetupError(missing[0])
     engine = args.engine or default_engine()
     what = f'{file_name(args.checkpoint)} in {engine} on the test split of {config_name(args.config)}'
     if args.dry_run:

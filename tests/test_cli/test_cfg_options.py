@@ -76,6 +76,21 @@ def test_the_test_command_checks_its_options_too(tmp_path, capsys):
                    'test_dataloader.batch_size?')
 
 
+def test_the_test_command_builds_the_model_once_and_names_a_refused_value(tmp_path, capsys, monkeypatch):
+    import hrnet_mm.apis
+    from hrnet_mm.apis import build_model
+    checkpoint = tmp_path / 'model.pth'
+    torch.save({'state_dict': build_model(SEG)[0].state_dict(), 'meta': {}}, checkpoint)
+    builds = []
+    monkeypatch.setattr(hrnet_mm.apis, 'build_model', lambda *a, **k: builds.append(1) or build_model(*a, **k))
+    assert main(['test', SEG, str(checkpoint), '--dry-run']) == 0, capsys.readouterr().err
+    assert len(builds) == 1  # for the checkpoint's fit, which is also the dry run's build
+    err = one_line_cli_error(['test', SEG, str(checkpoint), '--dry-run', '--cfg-options',
+                              'model.backbone.arch=w99'], capsys)
+    assert err.startswith('hrnet-mm test: the model does not build with --cfg-options model.backbone.arch=w99: '
+                          'arch must be one of ') and err.endswith("got 'w99'")
+
+
 def test_typos_are_caught_without_dry_run_too(tmp_path, capsys):
     err = one_line_cli_error(['train', SEG, '--work-dir', str(tmp_path), '--cfg-options', 'trian_cfg.max_iters=4'],
                              capsys)
