@@ -195,15 +195,17 @@ def exported_traits(model: Any) -> Optional[ModelTraits]:
     return None if text is None else ModelTraits.from_json(text)
 
 
-def write_traits(path: PathLike, traits: ModelTraits) -> None:
-    """Record ``traits`` in an ONNX file's metadata (:data:`METADATA_KEY`), replacing an earlier record."""
-    import onnx
-    model = onnx.load(str(path))
+def record_traits(model: Any, traits: ModelTraits) -> None:
+    """Record ``traits`` in an ONNX model's metadata (:data:`METADATA_KEY`), replacing an earlier record.
+
+    Args:
+        model: An ``onnx.ModelProto``, changed in place.
+        traits: What the model was made for.
+    """
     kept = [p for p in model.metadata_props if p.key != METADATA_KEY]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
     model.metadata_props.add(key=METADATA_KEY, value=traits.to_json())
-    onnx.save(model, str(path))
 
 
 def _widths_text(widths: Sequence[int]) -> str:

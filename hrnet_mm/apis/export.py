@@ -188,7 +188,7 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
     if dynamo:
         require_module('onnxscript', 'the dynamo exporter')
     model, library, cfg = build_checked_model(config, checkpoint)
-    from .compatibility import traits_of_state_dict, write_traits
+    from .compatibility import record_traits, traits_of_state_dict
     traits = traits_of_state_dict(model.state_dict())  # before BN folding, which removes the BN tensors
     wrapper = ExportWrapper(model, library).eval()
     if input_shape is None:
@@ -218,9 +218,11 @@ def export_onnx(config, checkpoint: Optional[str], out_path: Union[str, Path],
             warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
             torch.onnx.export(wrapper, (inputs[0],), str(out_path), input_names=['input'], output_names=names,
                               opset_version=opset, dynamic_axes=axes, do_constant_folding=True, **choice)
-        write_traits(out_path, traits)  # what the file was made for, checked against a config before it runs
         import onnx
-        onnx.checker.check_model(str(out_path))
+        written = onnx.load(str(out_path))
+        record_traits(written, traits)  # what the file was made for, checked against a config before it runs
+        onnx.checker.check_model(written)
+        onnx.save(written, str(out_path))
         if verify:
             from .runtime import open_engine
             engine = open_engine(out_path, 'onnxruntime')
