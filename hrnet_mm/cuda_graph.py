@@ -249,11 +249,10 @@ class GraphedForward:
         self.runner: Optional[CudaGraphRunner] = None
 
     def __call__(self, x: Tensor) -> Tuple[Tensor, ...]:
-        body = partial(type(self.module).forward, self.module)
-        if not x.is_cuda:
-            return tuple(body(x))
+        if not x.is_cuda:  # no runner for CPU inputs
+            return tuple(type(self.module).forward(self.module, x))
         if self.runner is None:
-            self.runner = CudaGraphRunner(self.module, body, **self.settings)
+            self.runner = CudaGraphRunner(self.module, partial(type(self.module).forward, self.module), **self.settings)
         return self.runner(x)
 
     def __getstate__(self) -> dict:
